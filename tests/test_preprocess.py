@@ -1,0 +1,73 @@
+import sys
+
+import numpy as np
+import pytest
+from conftest import run, run_stage, synthetic_mnist, write_params
+
+from stages.errors import DataError
+from stages.files import load_arrays, save_arrays
+from stages.params import load_params
+from stages.preprocess import flatten_and_scale, one_hot, prepare
+
+
+def test_flatten_and_scale_gives_float32_in_unit_range():
+    images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    out = flatten_and_scale(images)
+    assert out.dtype == np.float32 and out.shape == (1, 4)
+    np.testing.assert_allclose(out, [[0.0, 1.0, 0.2, 0.4]])
+
+
+def test_one_hot_matches_keras_to_categorical_for_a_fixed_class_count():
+    out = one_hot(np.array([3, 0], dtype=np.uint8), 10)
+    assert out.dtype == np.float32 and out.shape == (2, 10)
+    assert out[0, 3] == 1 and out[1, 0] == 1 and out.sum() == 2
+
+
+def test_prepare_takes_the_first_samples_and_keeps_every_class_column(workdir):
+    write_params(workdir, {"preprocess.train_samples": 7, "preprocess.test_samples": 3})
+    raw = synthetic_mnist(n_train=20, n_test=10)
+    prepared = prepare(raw, load_params().preprocess)
+    assert prepared["x_train"].shape == (7, 784) and prepared["y_train"].shape == (7, 10)
+    assert prepared["x_test"].shape == (3, 784) and prepared["y_test"].shape == (3, 10)
+    assert list(prepared["y_train"].argmax(axis=1)) == list(raw["y_train"][:7])
+
+
+def test_the_stage_writes_prepared_arrays_without_importing_tensorflow(tmp_path):
+    write_params(tmp_path, {"preprocess.train_samples": 100, "preprocess.test_samples": 50})
+    save_arrays(tmp_path / "data/raw", synthetic_mnist(n_train=100, n_test=50))
+    probe = "import runpy, sys; runpy.run_module('stages.preprocess', run_name='__main__'); " \
+            "print(sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))"  # fmt: skip
+    result = run([sys.executable, "-c", probe], tmp_path)
+    assert result.stdout.strip().endswith("[]")
+    prepared = load_arrays(tmp_path / "data/prepared", ("x_train", "y_train", "x_test", "y_test"))
+    assert prepared["x_train"].shape == (100, 784) and prepared["x_test"].dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.update(x_train=a["x_train"].astype(np.float64)), "x_train is float64 and y_train is uint8"),
+        (lambda a: a.update(x_test=a["x_test"][:, :27]), "x_test has shape (50, 27, 28); expected (n, 28, 28)"),
+        (lambda a: a.update(y_train=a["y_train"] + 10), "y_train holds label 19; labels must be 0..9"),
+    ],
+)
+def test_bad_raw_data_is_an_error_naming_the_file_and_problem(tmp_path, change, message):
+    write_params(tmp_path)
+    raw = synthetic_mnist(n_train=100, n_test=50)
+    change(raw)
+    save_arrays(tmp_path / "data/raw", raw)
+    result = run_stage("preprocess", tmp_path, check=False)
+    assert result.returncode == 2
+    assert f"error: data/raw: {message}" in result.stderr
+    assert not (tmp_path / "data/prepared").exists()
+
+
+def test_a_missing_or_pickled_array_is_refused(tmp_path):
+    raw = synthetic_mnist(n_train=10, n_test=10)
+    save_arrays(tmp_path, raw)
+    (tmp_path / "y_test.npy").unlink()
+    with pytest.raises(DataError, match="y_test.npy is missing"):
+        load_arrays(tmp_path, ("x_train", "y_test"))
+    np.save(tmp_path / "y_test.npy", np.array([{"code": "x"}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="y_test.npy is refused: Object arrays cannot be loaded"):
+        load_arrays(tmp_path, ("y_test",))

@@ -1,0 +1,101 @@
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import run_stage, synthetic_mnist, write_params
+
+from stages.files import save_arrays
+from stages.model import build_model
+from stages.params import load_params
+from stages.preprocess import prepare
+
+TINY = {"preprocess.train_samples": 500, "preprocess.test_samples": 200, "train.epochs": 4,
+        "train.batch_size": 50, "train.checkpoint.every_epochs": 2}  # fmt: skip
+
+
+def make_prepared(directory, overrides=None):
+    write_params(directory, TINY | (overrides or {}))
+    prepared = prepare(synthetic_mnist(n_train=500, n_test=200), load_params(directory / "params.yaml").preprocess)
+    save_arrays(directory / "data/prepared", prepared)
+
+
+def read_history(directory):
+    with open(directory / "metrics/history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_default_model_is_the_studys(workdir):
+    model = build_model(784, 10, load_params().train)
+    assert model.count_params() == 235_146
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [256, 128, 10]
+    assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.2, 0.5]
+    assert dense[-1].activation.__name__ == "softmax"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("trained")
+    make_prepared(directory)
+    result = run_stage("train", directory)
+    return directory, result
+
+
+def test_train_writes_the_three_model_files_and_they_load(trained):
+    directory, _ = trained
+    full = keras.models.load_model(directory / "models/model.h5")
+    assert full.optimizer is not None and int(full.optimizer.iterations) > 0, "optimizer state is kept, to resume"
+    light = keras.models.load_model(directory / "models/model-no-opt.h5", compile=False)
+    model = build_model(784, 10, load_params(directory / "params.yaml").train)
+    model.load_weights(directory / "models/model.weights.h5")
+    x = np.random.default_rng(0).random((5, 784), dtype=np.float32)
+    np.testing.assert_allclose(full.predict(x, verbose=0), light.predict(x, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(full.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+    assert "235,146" in (directory / "models/summary.txt").read_text()
+
+
+def test_train_logs_every_epoch_with_its_learning_rate(trained):
+    directory, _ = trained
+    rows = read_history(directory)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert all(float(r["learning_rate"]) == pytest.approx(0.001) for r in rows)
+    assert float(rows[-1]["val_accuracy"]) > 0.5, "the synthetic data is learnable"
+    metrics = json.loads((directory / "metrics/train.json").read_text())
+    assert metrics["epochs"] == 4
+    assert metrics["final"]["val_loss"] == pytest.approx(float(rows[-1]["val_loss"]))
+    assert list((directory / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs are written"
+
+
+def test_checkpoints_are_looked_at_every_n_epochs_only(trained):
+    directory, _ = trained
+    rows = read_history(directory)
+    looked_at = [float(rows[i]["val_loss"]) for i in (1, 3)]  # epochs 2 and 4
+    allowed = {f"val_loss{v:.3f}.weights.h5" for v in looked_at}
+    saved = {p.name for p in (directory / "models/checkpoints").iterdir()}
+    assert saved and saved <= allowed
+
+
+def test_the_same_params_give_the_same_metrics(trained, tmp_path):
+    directory, _ = trained
+    make_prepared(tmp_path)
+    run_stage("train", tmp_path)
+    assert (tmp_path / "metrics/history.csv").read_text() == (directory / "metrics/history.csv").read_text()
+
+
+def test_the_tensorflow_backend_trains_too(tmp_path):
+    make_prepared(tmp_path, {"train.backend": "tensorflow", "train.epochs": 2})
+    result = run_stage("train", tmp_path)
+    assert "backend tensorflow" in result.stderr
+    assert len(read_history(tmp_path)) == 2
+    assert (tmp_path / "models/model.h5").is_file()
+
+
+def test_a_missing_backend_package_is_a_clear_error(tmp_path):
+    make_prepared(tmp_path, {"train.backend": "torch"})
+    result = run_stage("train", tmp_path, check=False)
+    if "error:" not in result.stderr:
+        pytest.skip("torch is installed here")
+    assert result.returncode == 2
+    assert "train.backend = 'torch', but the package 'torch' is not installed" in result.stderr
