@@ -62,25 +62,39 @@ class PeriodicCheckpoint(keras.callbacks.ModelCheckpoint):
 class HistoryCSV(keras.callbacks.Callback):
     """Per-epoch metrics and learning rate as one CSV for `dvc plots`, epochs counted from 1.
 
-    Rewritten atomically each epoch (it is tiny), so a killed run leaves a whole file.
+    Rewritten atomically each epoch (it is tiny), so a killed run leaves a whole file. A copy
+    goes beside the resume state: DVC deletes metrics/ before rerunning the stage, and a
+    resumed run must still report the epochs the killed one finished.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, backup: Path):
         super().__init__()
-        self.path = Path(path)
+        self.paths = (Path(path), Path(backup))
         self.rows: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
+        if epoch > 0 and not self.rows:  # resumed at `epoch`: keep the rows before it
+            self.rows = [row for row in read_history_rows(self.paths[1]) if row["epoch"] <= epoch]
         self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        with atomic_path(self.path) as tmp:
-            tmp.write_text(buffer.getvalue())
+        for path in self.paths:
+            with atomic_path(path) as tmp:
+                tmp.write_text(buffer.getvalue())
 
 
-def make_callbacks(params: TrainParams, history_csv: Path, checkpoint_dir: Path, log_dir: Path) -> list:
+def read_history_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path) as f:
+        return [{"epoch": int(row.pop("epoch")), **{k: float(v) for k, v in row.items()}} for row in csv.DictReader(f)]
+
+
+def make_callbacks(
+    params: TrainParams, history_csv: Path, checkpoint_dir: Path, log_dir: Path, state_dir: Path
+) -> list:
     monitor = params.checkpoint.monitor
     callbacks = [
         keras.callbacks.EarlyStopping(monitor=params.early_stopping.monitor, patience=params.early_stopping.patience),
@@ -96,7 +110,11 @@ def make_callbacks(params: TrainParams, history_csv: Path, checkpoint_dir: Path,
             save_weights_only=True,
             period=params.checkpoint.every_epochs,
         ),
-        HistoryCSV(history_csv),
+        HistoryCSV(history_csv, backup=state_dir / "history.csv"),
+        # Weights, optimizer state (learning rate included) and epoch, saved every epoch so a
+        # killed run can resume (train.resume); deleted when training ends. Last: on resume it
+        # restores before the first epoch, and each epoch it saves after the history is written.
+        keras.callbacks.BackupAndRestore(str(state_dir), save_freq="epoch", delete_checkpoint=True),
     ]
     if params.tensorboard:
         if have_tensorboard():

@@ -6,6 +6,8 @@ val_loss weights, looked at every `checkpoint.every_epochs`), metrics/history.cs
 (per-epoch curves), metrics/train.json, and TensorBoard logs under logs/.
 """
 
+import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -13,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from stages.backend import use_backend
-from stages.errors import DataError, run_stage
+from stages.errors import DataError, ParamsError, run_stage
 from stages.files import load_arrays, write_json, write_text
-from stages.params import load_params
+from stages.params import TrainParams, load_params
 
 PREPARED_DIR = Path("data/prepared")
 MODELS_DIR = Path("models")
@@ -23,6 +25,7 @@ CHECKPOINT_DIR = MODELS_DIR / "checkpoints"
 LOG_DIR = Path("logs")
 HISTORY_CSV = Path("metrics/history.csv")
 TRAIN_METRICS = Path("metrics/train.json")
+STATE_DIR = Path(".train-state")  # resume state: not a DVC output, so DVC never deletes it
 
 
 def check_prepared(x: np.ndarray, y: np.ndarray, where: Path) -> None:
@@ -32,15 +35,31 @@ def check_prepared(x: np.ndarray, y: np.ndarray, where: Path) -> None:
         raise DataError(f"{where}/y_train.npy is {y.dtype} {y.shape}; expected float32 one-hot ({len(x)}, classes)")
 
 
-def summarize_history(history: dict[str, list[float]], monitor: str) -> dict:
+def prepare_state(state_dir: Path, params: TrainParams) -> bool:
+    """Keep a killed run's state only when resuming the same configuration; True if resuming."""
+    settings = params.model_dump(exclude={"resume"})
+    saved = state_dir / "params.json"
+    if params.resume and saved.is_file():
+        if json.loads(saved.read_text()) != settings:
+            raise ParamsError(
+                f"train.resume = True, but {state_dir}/ holds a run with other train params: "
+                f"set train.resume: false to start over, or restore the params it was saved with ({saved})"
+            )
+        return (state_dir / "training_metadata.json").is_file()
+    shutil.rmtree(state_dir, ignore_errors=True)
+    write_json(saved, settings)
+    return False
+
+
+def summarize_history(rows: list[dict], monitor: str) -> dict:
     """What metrics/train.json reports: the final epoch and the best by the checkpoint's monitor."""
-    values = history[monitor]
+    values = [row[monitor] for row in rows]
     best = int(np.argmin(values) if monitor.endswith("loss") else np.argmax(values))
     return {
-        "epochs": len(values),
+        "epochs": len(rows),
         "best_epoch": best + 1,
         f"best_{monitor}": values[best],
-        "final": {name: series[-1] for name, series in history.items()},
+        "final": {name: value for name, value in rows[-1].items() if name != "epoch"},
     }
 
 
@@ -49,7 +68,14 @@ def main() -> None:
     use_backend(params.backend)
     import keras  # only now: the backend is fixed at import
 
-    from stages.model import build_model, compile_model, make_callbacks, save_model_files, summary_text
+    from stages.model import (
+        build_model,
+        compile_model,
+        make_callbacks,
+        read_history_rows,
+        save_model_files,
+        summary_text,
+    )
 
     data = load_arrays(PREPARED_DIR, ("x_train", "y_train"))
     x, y = data["x_train"], data["y_train"]
@@ -66,6 +92,9 @@ def main() -> None:
     print(summary_text(model), end="")
     print(f"train: backend {keras.backend.backend()}, devices {_devices(keras.backend.backend())}", file=sys.stderr)
 
+    if prepare_state(STATE_DIR, params):
+        epoch = json.loads((STATE_DIR / "training_metadata.json").read_text())["epoch"]
+        print(f"train: resuming after epoch {epoch} from {STATE_DIR}/", file=sys.stderr)
     CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     history = model.fit(
@@ -75,16 +104,16 @@ def main() -> None:
         epochs=params.epochs,
         validation_split=params.validation_split,  # Keras's own: the last fraction, unshuffled
         shuffle=params.shuffle,
-        callbacks=make_callbacks(params, HISTORY_CSV, CHECKPOINT_DIR, LOG_DIR),
+        callbacks=make_callbacks(params, HISTORY_CSV, CHECKPOINT_DIR, LOG_DIR, STATE_DIR),
         verbose=2,
     )
     seconds = time.perf_counter() - started
-    epochs = len(history.history["loss"])
+    epochs = len(history.history["loss"])  # run by this process (fewer when resumed)
     print(f"train: {epochs} epochs in {seconds:.1f} s of fit ({seconds / epochs:.2f} s/epoch)", file=sys.stderr)
 
     save_model_files(model, MODELS_DIR)
     write_text(MODELS_DIR / "summary.txt", summary_text(model))
-    write_json(TRAIN_METRICS, summarize_history(history.history, params.checkpoint.monitor))
+    write_json(TRAIN_METRICS, summarize_history(read_history_rows(HISTORY_CSV), params.checkpoint.monitor))
 
 
 def _devices(backend: str) -> str:

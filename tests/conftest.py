@@ -55,16 +55,14 @@ def synthetic_mnist(n_train: int = 600, n_test: int = 200, seed: int = 0) -> dic
     return arrays
 
 
+def project_env(**extra: str) -> dict[str, str]:
+    """For subprocesses: the project importable, and this interpreter's tools first on PATH."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return os.environ | {"PYTHONPATH": str(ROOT), "PATH": path} | extra
+
+
 def run(command: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    """Run a command with the project importable and this interpreter's tools first on PATH."""
-    env = (
-        os.environ
-        | {
-            "PYTHONPATH": str(ROOT),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        }
-        | kwargs.pop("env", {})
-    )
+    env = project_env(**kwargs.pop("env", {}))
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")

@@ -1,0 +1,116 @@
+"""Interruptions: real processes killed mid-epoch, concurrent runs, and resuming."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import commit_all, copy_project, project_env, run_stage, write_params
+from test_pipeline import TINY, dvc, stages_run
+from test_train import make_prepared, read_history
+
+pytestmark = pytest.mark.slow
+
+# Slow enough to be killed mid-epoch: 4800 training steps of one batch per call.
+KILLABLE = TINY | {"train.epochs": 6, "train.batch_size": 16, "train.steps_per_execution": 1,
+                   "train.early_stopping.patience": 50}  # fmt: skip
+
+
+def start(command: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=project_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for_epochs(history: Path, epochs: int, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if history.is_file() and len(history.read_text().splitlines()) > epochs:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended before epoch {epochs}:\n{process.stdout.read()}")
+        time.sleep(0.05)
+    raise AssertionError(f"no epoch {epochs} within {timeout} s")
+
+
+def kill_mid_epoch(process: subprocess.Popen, history: Path, sig: signal.Signals) -> None:
+    wait_for_epochs(history, 2, process)
+    time.sleep(0.3)  # into the third epoch
+    os.killpg(process.pid, sig)
+    process.wait(timeout=60)
+    assert process.returncode != 0
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The killable configuration reproduced without interruption: the results to match."""
+    project = copy_project(tmp_path_factory.mktemp("reference"))
+    write_params(project, KILLABLE)
+    dvc(project, "repro")
+    return project
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_repro_killed_during_train_is_completed_by_the_next_repro(tmp_path, uninterrupted, sig):
+    project = copy_project(tmp_path)
+    write_params(project, KILLABLE)
+    commit_all(project, "pipeline")
+    process = start([sys.executable, "-m", "dvc", "repro"], project)
+    kill_mid_epoch(process, project / "metrics/history.csv", sig)
+
+    result = dvc(project, "repro")
+    assert stages_run(result.stdout) == ["train", "evaluate"]
+    for name in ("metrics/history.csv", "metrics/train.json", "metrics/evaluate.json"):
+        assert (project / name).read_text() == (uninterrupted / name).read_text(), name
+    assert not list(project.rglob(".tmp-*")), "no temporary file is left behind"
+    assert stages_run(dvc(project, "repro").stdout) == []
+
+
+def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
+    make_prepared(tmp_path, KILLABLE | {"train.resume": True, "train.batch_size": 2})
+    process = start([sys.executable, "-m", "stages.train"], tmp_path)
+    kill_mid_epoch(process, tmp_path / "metrics/history.csv", signal.SIGKILL)
+    state = json.loads((tmp_path / ".train-state/training_metadata.json").read_text())
+    assert state["epoch"] >= 2
+
+    result = run_stage("train", tmp_path)
+    assert f"resuming after epoch {state['epoch']}" in result.stderr
+    rows = read_history(tmp_path)
+    assert [int(row["epoch"]) for row in rows] == list(range(1, 7)), "the killed run's epochs are kept"
+    assert json.loads((tmp_path / "metrics/train.json").read_text())["epochs"] == 6
+    assert not (tmp_path / ".train-state").exists(), "the state is removed once training ends"
+
+
+def test_resume_refuses_state_saved_with_other_params(tmp_path):
+    state = tmp_path / ".train-state"
+    state.mkdir()
+    (state / "params.json").write_text(json.dumps({"learning_rate": 0.5}))
+    make_prepared(tmp_path, {"train.resume": True})
+    result = run_stage("train", tmp_path, check=False)
+    assert result.returncode == 2
+    assert "train.resume = True, but .train-state/ holds a run with other train params" in result.stderr
+
+
+def test_a_second_repro_at_once_fails_with_dvcs_lock_and_the_first_finishes(tmp_path):
+    project = copy_project(tmp_path)
+    write_params(project, KILLABLE | {"train.epochs": 3})
+    commit_all(project, "pipeline")
+    first = start([sys.executable, "-m", "dvc", "repro"], project)
+    wait_for_epochs(project / "metrics/history.csv", 1, first)
+    second = dvc(project, "repro", check=False)
+    assert second.returncode != 0
+    # DVC's lock on the stage's files (.dvc/tmp/rwlock) names the blocking process.
+    assert "is busy, it is being blocked by" in second.stdout + second.stderr
+    output, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, output
+    assert json.loads((project / "metrics/train.json").read_text())["epochs"] == 3
