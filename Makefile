@@ -9,7 +9,7 @@ PLOTS_TEMPLATE := plots/build/offline.html
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint bench lock clean plots-assets
+.PHONY: setup repro test lint bench lock clean plots-assets plots-export
 
 setup: $(STAMP) $(PLOTS_TEMPLATE)
 
@@ -26,6 +26,11 @@ $(PLOTS_TEMPLATE): $(STAMP) plots/template.html plots/offline.py
 # The same, forced (e.g. after deleting .dvc/config.local).
 plots-assets: $(STAMP)
 	python -m plots.offline
+
+# Every chart as SVG and PNG in plots/export/: `make plots-export`, or `make plots-export REVS="main HEAD"`
+# for the `dvc plots diff` charts of those revisions (commits, branches or experiment names).
+plots-export: setup
+	python -m plots.export $(REVS)
 
 repro: setup
 	dvc repro
@@ -49,4 +54,4 @@ lock:
 
 clean:
 	-dvc config --local --unset plots.html_template 2>/dev/null
-	rm -rf $(VENV) dvc_plots .pytest_cache plots/build
+	rm -rf $(VENV) dvc_plots .pytest_cache plots/build plots/export

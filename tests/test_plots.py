@@ -1,4 +1,4 @@
-"""DVC plots that render with no network: the offline page template, opened in headless Chromium.
+"""DVC plots that render with no network: the offline page template, opened in headless Chromium, and the export.
 
 The browser tests run the tiny pipeline as two experiments (two learning rates), set the project up as
 `make setup` does (`python -m plots.offline`), then open the `dvc plots show` and `dvc plots diff`
@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -222,3 +223,30 @@ def test_before_set_up_the_page_says_what_to_run_instead_of_staying_blank(chromi
         assert title in note and "make plots-assets" in note
     assert all(width > 0 for _, width in shown["pictures"])  # the pictures need no library
     assert shown["remote_requests"] == [] and shown["errors"] == []
+
+
+# --- static export ------------------------------------------------------------------------------------
+
+
+def exported(project: Path, *revisions: str) -> dict[str, Path]:
+    run([sys.executable, "-m", "plots.export", *revisions], project)
+    return {path.name: path for path in (project / "plots/export").iterdir()}
+
+
+@pytest.mark.slow
+def test_plots_export_writes_every_chart_as_svg_and_png(experiments):
+    files = exported(experiments)
+    for stem in ("accuracy", "loss", "learning-rate", "confusion-matrix"):
+        svg = ET.parse(files.pop(f"{stem}.svg")).getroot()
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+        assert files.pop(f"{stem}.png").read_bytes().startswith(PNG_MAGIC)
+    assert sorted(files) == sorted(f"workspace_metrics_{picture}" for picture in PICTURES)
+    assert all(path.read_bytes().startswith(PNG_MAGIC) for path in files.values())
+
+
+@pytest.mark.slow
+def test_plots_export_of_a_diff_puts_both_experiments_on_the_accuracy_chart(experiments):
+    files = exported(experiments, *EXPERIMENTS)
+    svg = files["accuracy.svg"].read_text()
+    assert all(f">{name}<" in svg for name in EXPERIMENTS)
+    assert not any(name.startswith("workspace_") for name in files)  # the last export's files are gone
