@@ -3,7 +3,7 @@
 Loads the saved model.h5 as a user would (with Keras's safe_mode), and writes
 metrics/evaluate.json (test loss and accuracy, per-class precision and recall),
 metrics/confusion.csv (actual, predicted) for DVC's confusion template,
-metrics/learning_curves.png and metrics/predictions.png.
+metrics/learning_curves.png, metrics/predictions.png and metrics/misclassified.png.
 """
 
 from pathlib import Path
@@ -20,6 +20,7 @@ MODEL_FILE = Path("models/model.h5")
 HISTORY_CSV = Path("metrics/history.csv")
 METRICS_DIR = Path("metrics")
 BATCH_SIZE = 1000  # inference only: the batch size changes speed, not results
+MISCLASSIFIED_IMAGES = 40  # the first N wrong test images in metrics/misclassified.png
 
 
 def per_class_scores(actual: np.ndarray, predicted: np.ndarray, num_classes: int) -> dict[str, dict[str, float]]:
@@ -51,7 +52,7 @@ def main() -> None:
     all_params = load_params()
     params = all_params.evaluate
     use_backend(all_params.train.backend)
-    from stages.figures import learning_curves, prediction_grid, save_figure
+    from stages.figures import learning_curves, misclassified_grid, prediction_grid, save_figure
     from stages.model import load_trusted_model
 
     data = load_arrays(PREPARED_DIR, ("x_test", "y_test"))
@@ -71,6 +72,7 @@ def main() -> None:
     n = params.num_images
     grid = prediction_grid(x[:n], actual[:n], predicted[:n], probabilities[:n].max(axis=1))
     save_figure(grid, METRICS_DIR / "predictions.png")
+    save_figure(misclassified_grid(x, actual, predicted, MISCLASSIFIED_IMAGES), METRICS_DIR / "misclassified.png")
     print(f"evaluate: test_loss {test_loss:.4f}, test_accuracy {test_accuracy:.4f}")
 
 

@@ -1,4 +1,4 @@
-"""The study's two pictures, drawn with matplotlib: learning curves and a prediction grid."""
+"""The study's pictures, drawn with matplotlib: learning curves, a prediction grid, misclassified images."""
 
 import math
 from pathlib import Path
@@ -37,6 +37,25 @@ def prediction_grid(
     for ax, image, label, guess, p in zip(axes.flat, images, labels, predicted, probability, strict=False):
         ax.imshow(image.reshape(28, 28), cmap="gray")
         ax.set_title(f"{guess} ({p:.4f})", fontsize=9, color="black" if guess == label else "red")
+    fig.tight_layout()
+    return fig
+
+
+def misclassified_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, max_images: int) -> plt.Figure:
+    """The first `max_images` images whose prediction is wrong, ten to a row, titled with true and predicted label."""
+    wrong = np.flatnonzero(labels != predicted)
+    shown = wrong[:max_images]
+    rows = max(1, math.ceil(len(shown) / 10))
+    fig, axes = plt.subplots(rows, 10, figsize=(12, 1.5 * rows + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, shown, strict=False):
+        ax.imshow(images[i].reshape(28, 28), cmap="gray")
+        ax.set_title(f"true {labels[i]}, pred {predicted[i]}", fontsize=9, color="red")
+    summary = f"Misclassified test images: {len(wrong)} of {len(labels)}"
+    fig.suptitle(summary + (f" (the first {len(shown)})" if len(shown) < len(wrong) else ""))
+    if not len(wrong):
+        fig.text(0.5, 0.4, "every test image is classified correctly", ha="center")
     fig.tight_layout()
     return fig
 

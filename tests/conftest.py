@@ -16,7 +16,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["DVC_NO_ANALYTICS"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+PROJECT_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "stages",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".dvcignore",
+    ".gitignore",
+    "plots/template.html",  # .dvc/config names it as the plots page template
+)
 
 
 def default_params() -> dict:

@@ -7,6 +7,7 @@ from conftest import run_stage
 from test_train import make_prepared
 
 from stages.evaluate import confusion_csv, per_class_scores
+from stages.figures import misclassified_grid
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -21,6 +22,26 @@ def test_per_class_scores_count_hits_over_predictions_and_over_truths():
 
 def test_confusion_csv_has_one_row_per_image():
     assert confusion_csv(np.array([7, 2]), np.array([7, 3])) == "actual,predicted\n7,7\n2,3\n"
+
+
+def test_misclassified_grid_shows_only_wrong_images_titled_with_true_and_predicted_label():
+    images = np.arange(25 * 784).reshape(25, 784)
+    labels = np.arange(25) % 10
+    predicted = labels.copy()
+    predicted[[3, 7, 20]] = [5, 1, 9]
+    fig = misclassified_grid(images, labels, predicted, max_images=2)
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in titled] == ["true 3, pred 5", "true 7, pred 1"]
+    assert (titled[1].get_images()[0].get_array() == images[7].reshape(28, 28)).all()
+    assert fig.get_suptitle() == "Misclassified test images: 3 of 25 (the first 2)"
+
+
+def test_misclassified_grid_says_so_when_every_image_is_right():
+    labels = np.arange(10)
+    fig = misclassified_grid(np.zeros((10, 784)), labels, labels, max_images=40)
+    assert fig.get_suptitle() == "Misclassified test images: 0 of 10"
+    assert not any(ax.get_title() for ax in fig.axes)
+    assert "every test image is classified correctly" in [text.get_text() for text in fig.texts]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +69,7 @@ def test_evaluate_writes_the_confusion_data_and_the_pictures(evaluated):
     directory, _ = evaluated
     rows = (directory / "metrics/confusion.csv").read_text().splitlines()
     assert rows[0] == "actual,predicted" and len(rows) == 1 + 200
-    for name in ("learning_curves.png", "predictions.png"):
+    for name in ("learning_curves.png", "predictions.png", "misclassified.png"):
         assert (directory / "metrics" / name).read_bytes().startswith(PNG_MAGIC)
 
 

@@ -84,7 +84,7 @@ def test_plots_show_writes_every_chart(repro):
     html = (project / "dvc_plots/index.html").read_text()
     for title in ("Accuracy per epoch", "Loss per epoch", "Learning rate per epoch", "Test set confusion matrix"):
         assert title in html
-    assert "learning_curves.png" in html and "predictions.png" in html
+    assert all(name in html for name in ("learning_curves.png", "predictions.png", "misclassified.png"))
 
 
 def test_a_bad_param_stops_repro_with_a_clear_message_and_nothing_is_lost(repro):
