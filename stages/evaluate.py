@@ -12,8 +12,9 @@ import numpy as np
 
 from stages.backend import use_backend
 from stages.errors import DataError, run_stage
-from stages.files import load_arrays, write_json, write_text
+from stages.files import write_json, write_text
 from stages.params import load_params
+from stages.preprocess import load_prepared
 
 PREPARED_DIR = Path("data/prepared")
 MODEL_FILE = Path("models/model.h5")
@@ -55,8 +56,7 @@ def main() -> None:
     from stages.figures import learning_curves, misclassified_grid, prediction_grid, save_figure
     from stages.model import load_trusted_model
 
-    data = load_arrays(PREPARED_DIR, ("x_test", "y_test"))
-    x, y = data["x_test"], data["y_test"]
+    x, y = load_prepared(PREPARED_DIR, "test")
     model = load_trusted_model(MODEL_FILE)
 
     test_loss, test_accuracy = model.evaluate(x, y, batch_size=BATCH_SIZE, verbose=0)

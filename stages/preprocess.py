@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.dataset import ARRAY_NAMES, check_images
-from stages.errors import run_stage
+from stages.errors import DataError, run_stage
 from stages.files import load_arrays, save_arrays
 from stages.params import PreprocessParams, load_params
 
@@ -34,6 +34,19 @@ def prepare(raw: dict[str, np.ndarray], params: PreprocessParams) -> dict[str, n
         prepared[f"x_{split}"] = flatten_and_scale(raw[f"x_{split}"][:size])
         prepared[f"y_{split}"] = one_hot(raw[f"y_{split}"][:size], params.num_classes)
     return prepared
+
+
+def load_prepared(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of one split as this stage wrote them, checked so a wrong file fails with its name."""
+    arrays = load_arrays(directory, (f"x_{split}", f"y_{split}"))
+    x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+    if x.dtype != np.float32 or x.ndim != 2:
+        raise DataError(f"{directory}/x_{split}.npy is {x.dtype} {x.shape}; expected float32 (n, features)")
+    if y.dtype != np.float32 or y.ndim != 2 or len(y) != len(x):
+        raise DataError(
+            f"{directory}/y_{split}.npy is {y.dtype} {y.shape}; expected float32 one-hot ({len(x)}, classes)"
+        )
+    return x, y
 
 
 def main() -> None:

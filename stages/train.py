@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from stages.backend import use_backend
-from stages.errors import DataError, ParamsError, run_stage
-from stages.files import load_arrays, write_json, write_text
+from stages.errors import ParamsError, run_stage
+from stages.files import write_json, write_text
 from stages.params import TrainParams, load_params
+from stages.preprocess import load_prepared
 
 PREPARED_DIR = Path("data/prepared")
 MODELS_DIR = Path("models")
@@ -26,13 +27,6 @@ LOG_DIR = Path("logs")
 HISTORY_CSV = Path("metrics/history.csv")
 TRAIN_METRICS = Path("metrics/train.json")
 STATE_DIR = Path(".train-state")  # resume state: not a DVC output, so DVC never deletes it
-
-
-def check_prepared(x: np.ndarray, y: np.ndarray, where: Path) -> None:
-    if x.dtype != np.float32 or x.ndim != 2:
-        raise DataError(f"{where}/x_train.npy is {x.dtype} {x.shape}; expected float32 (n, features)")
-    if y.dtype != np.float32 or y.ndim != 2 or len(y) != len(x):
-        raise DataError(f"{where}/y_train.npy is {y.dtype} {y.shape}; expected float32 one-hot ({len(x)}, classes)")
 
 
 def prepare_state(state_dir: Path, params: TrainParams) -> bool:
@@ -77,9 +71,7 @@ def main() -> None:
         summary_text,
     )
 
-    data = load_arrays(PREPARED_DIR, ("x_train", "y_train"))
-    x, y = data["x_train"], data["y_train"]
-    check_prepared(x, y, PREPARED_DIR)
+    x, y = load_prepared(PREPARED_DIR, "train")
 
     keras.utils.set_random_seed(params.seed)
     if params.backend == "tensorflow":

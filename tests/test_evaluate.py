@@ -91,3 +91,16 @@ def test_a_model_carrying_code_is_refused_and_its_code_never_runs(evaluated, tmp
     assert "models/model.h5 is refused: it carries serialized Python code (a Lambda layer)" in result.stderr
     assert not marker.exists()
     assert (directory / "metrics/evaluate.json").read_text() == metrics_before
+
+
+def test_a_prepared_file_of_the_wrong_shape_is_named(evaluated, tmp_path):
+    directory, _ = evaluated
+    x_test = directory / "data/prepared/x_test.npy"
+    saved = x_test.read_bytes()
+    try:
+        np.save(x_test, np.zeros((200, 28, 28), dtype=np.float32))
+        result = run_stage("evaluate", directory, check=False)
+    finally:
+        x_test.write_bytes(saved)
+    assert result.returncode == 2
+    assert "error: data/prepared/x_test.npy is float32 (200, 28, 28); expected float32 (n, features)" in result.stderr

@@ -102,3 +102,10 @@ def test_a_bad_param_stops_repro_with_a_clear_message_and_nothing_is_lost(repro)
     dvc(project, "checkout")
     assert (project / "models/model.h5").read_bytes() == model_before
     assert stages_run(dvc(project, "repro").stdout) == []
+
+
+def test_an_experiment_with_a_bad_value_fails_the_same_clear_way(repro):
+    project, _ = repro
+    result = dvc(project, "exp", "run", "-S", "train.dropout=[0.2,1.5]", check=False)
+    assert result.returncode != 0
+    assert "train.dropout.1 = 1.5: Input should be less than 1" in result.stdout + result.stderr
