@@ -81,6 +81,7 @@ class TrainParams(Group):
     reduce_lr: ReduceLRParams
     checkpoint: CheckpointParams
     tensorboard: bool
+    distribute: bool
 
     @model_validator(mode="after")
     def _one_dropout_per_layer(self) -> "TrainParams":

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.backend import use_backend
+from stages.distribute import start_distribution
 from stages.errors import DataError, run_stage
 from stages.files import load_arrays, write_json, write_text
 from stages.params import load_params
@@ -47,6 +48,8 @@ def summarize_history(history: dict[str, list[float]], monitor: str) -> dict:
 def main() -> None:
     params = load_params().train
     use_backend(params.backend)
+    distribution = start_distribution(params.backend, params.distribute)  # devices are fixed at start-up
+    params = distribution.scale(params)  # global batch and learning rate for its replicas
     import keras  # only now: the backend is fixed at import
 
     from stages.model import build_model, compile_model, make_callbacks, save_model_files, summary_text
@@ -54,6 +57,7 @@ def main() -> None:
     data = load_arrays(PREPARED_DIR, ("x_train", "y_train"))
     x, y = data["x_train"], data["y_train"]
     check_prepared(x, y, PREPARED_DIR)
+    distribution.check_samples(len(x), params)
 
     keras.utils.set_random_seed(params.seed)
     if params.backend == "tensorflow":
@@ -63,6 +67,7 @@ def main() -> None:
 
     model = build_model(x.shape[1], y.shape[1], params)
     compile_model(model, params)
+    distribution.report(model)
     print(summary_text(model), end="")
     print(f"train: backend {keras.backend.backend()}, devices {_devices(keras.backend.backend())}", file=sys.stderr)
 
