@@ -82,6 +82,7 @@ class TrainParams(Group):
     checkpoint: CheckpointParams
     tensorboard: bool
     resume: bool
+    distribute: bool
 
     @model_validator(mode="after")
     def _one_dropout_per_layer(self) -> "TrainParams":

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.backend import use_backend
+from stages.distribute import start_distribution
 from stages.errors import ParamsError, run_stage
 from stages.files import write_json, write_text
 from stages.params import TrainParams, load_params
@@ -60,6 +61,8 @@ def summarize_history(rows: list[dict], monitor: str) -> dict:
 def main() -> None:
     params = load_params().train
     use_backend(params.backend)
+    distribution = start_distribution(params.backend, params.distribute)  # devices are fixed at start-up
+    params = distribution.scale(params)  # global batch and learning rate for its replicas
     import keras  # only now: the backend is fixed at import
 
     from stages.model import (
@@ -72,6 +75,7 @@ def main() -> None:
     )
 
     x, y = load_prepared(PREPARED_DIR, "train")
+    distribution.check_samples(len(x), params)
 
     keras.utils.set_random_seed(params.seed)
     if params.backend == "tensorflow":
@@ -81,6 +85,7 @@ def main() -> None:
 
     model = build_model(x.shape[1], y.shape[1], params)
     compile_model(model, params)
+    distribution.report(model)
     print(summary_text(model), end="")
     print(f"train: backend {keras.backend.backend()}, devices {_devices(keras.backend.backend())}", file=sys.stderr)
 
