@@ -78,6 +78,16 @@ def test_changing_epochs_reruns_train_and_evaluate_but_not_the_data_stages(repro
     commit_all(project, "one epoch")
 
 
+def test_going_back_to_earlier_params_is_restored_from_the_run_cache(repro):
+    project, _ = repro
+    write_params(project, TINY | {"evaluate.num_images": 10})  # train.epochs 2 again, as two tests ago
+    result = dvc(project, "repro")
+    assert stages_run(result.stdout) == []
+    assert "Stage 'train' is cached - skipping run, checking out outputs" in result.stdout
+    write_params(project, TINY | {"evaluate.num_images": 10, "train.epochs": 1})
+    assert stages_run(dvc(project, "repro").stdout) == []
+
+
 def test_plots_show_writes_every_chart(repro):
     project, _ = repro
     dvc(project, "plots", "show")

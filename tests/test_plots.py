@@ -25,12 +25,12 @@ CHROMIUM = shutil.which("chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPERIMENTS = ("lr-0.001", "lr-0.01")  # the same tiny run at two learning rates
-# DVC's div id of each chart in dvc.yaml's top-level plots -> the chart's title.
+# DVC's div id of each chart (dvc.yaml's top-level plots, then the stages' plot files) -> its title.
 CHARTS = {
     "Accuracy": "Accuracy per epoch (train and validation)",
     "Loss": "Loss per epoch (train and validation)",
-    "Learning_rate": "Learning rate per epoch (ReduceLROnPlateau)",
-    "Confusion_matrix": "Test set confusion matrix",
+    "metrics_history_csv": "Learning rate per epoch (ReduceLROnPlateau)",
+    "metrics_confusion_csv": "Test set confusion matrix",
 }
 PICTURES = ("learning_curves.png", "predictions.png", "misclassified.png")
 # Debian's chromium as root, with nothing that phones home; name resolution is off as well.
@@ -236,7 +236,7 @@ def exported(project: Path, *revisions: str) -> dict[str, Path]:
 @pytest.mark.slow
 def test_plots_export_writes_every_chart_as_svg_and_png(experiments):
     files = exported(experiments)
-    for stem in ("accuracy", "loss", "learning-rate", "confusion-matrix"):
+    for stem in ("accuracy", "loss", "metrics-history-csv", "metrics-confusion-csv"):
         svg = ET.parse(files.pop(f"{stem}.svg")).getroot()
         assert svg.tag == "{http://www.w3.org/2000/svg}svg"
         assert files.pop(f"{stem}.png").read_bytes().startswith(PNG_MAGIC)

@@ -76,9 +76,9 @@ def test_repro_pull_in_a_fresh_clone_downloads_instead_of_retraining(pushed, tmp
 
 @pytest.mark.xfail(
     strict=True,
-    reason="DVC 3.67 keeps no run-cache entry for a stage with a `cache: false` plain output (train: "
-    "metrics/history.csv, evaluate: metrics/confusion.csv), and never pushes the `cache: false` metrics a "
-    "run-cache entry names; passes once every output of train and evaluate is cached (see README)",
+    reason="DVC 3.67 finds the run in the pushed run-cache but `dvc push --run-cache` does not upload the "
+    "`cache: false` metrics and plots it names (metrics/train.json, metrics/history.csv), so the pull misses "
+    "them and train reruns; passes once those are cached or DVC pushes them (see README)",
 )
 def test_repro_pull_restores_an_uncommitted_run_from_the_pushed_run_cache(pushed, tmp_path):
     project, _ = pushed
