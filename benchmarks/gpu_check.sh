@@ -31,7 +31,7 @@ d=$(run_dir default 64 50)
 (cd "$d" && python3 -m stages.preprocess && python3 -m stages.train 2>&1 | tee "$OUT/train-default.log" | grep -v "^Epoch" \
   && python3 -m stages.evaluate && cp metrics/train.json "$OUT/train-default.json" && cp metrics/evaluate.json "$OUT/evaluate-default.json" \
   && cp metrics/history.csv "$OUT/history-default.csv")
-for spe in 1 256; do
+for spe in 1 500; do
   e=$([ "$spe" = 1 ] && echo 3 || echo 50)
   d=$(run_dir "spe$spe" "$spe" "$e")
   (cd "$d" && ln -sfn /tmp/gpu-default/data/prepared data/prepared \

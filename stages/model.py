@@ -27,15 +27,11 @@ def build_model(input_dim: int, num_classes: int, params: TrainParams) -> keras.
     return keras.Sequential(layers, name="mnist_dnn")
 
 
-def compile_model(model: keras.Model, params: TrainParams) -> None:
+def compile_model(model: keras.Model, params: TrainParams, steps_per_execution: int) -> None:
     optimizer = keras.optimizers.get(
         {"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate}}
     )
-    # steps_per_execution runs that many batches per compiled call: the same updates in
-    # the same order, without a host round trip per batch (see README "Performance").
-    model.compile(
-        optimizer=optimizer, loss=params.loss, metrics=["accuracy"], steps_per_execution=params.steps_per_execution
-    )
+    model.compile(optimizer=optimizer, loss=params.loss, metrics=["accuracy"], steps_per_execution=steps_per_execution)
 
 
 def summary_text(model: keras.Model) -> str:

@@ -83,8 +83,11 @@ def main() -> None:
 
         tf.config.experimental.enable_op_determinism()  # same params, same machine: same metrics
 
+    # Many batches per compiled call, the same updates in the same order (README "Performance"):
+    # on JAX scanned inside XLA (stages/fused.py), elsewhere Keras's steps_per_execution.
+    fused = params.backend == "jax" and not params.distribute
     model = build_model(x.shape[1], y.shape[1], params)
-    compile_model(model, params)
+    compile_model(model, params, steps_per_execution=1 if fused else params.steps_per_execution)
     distribution.report(model)
     print(summary_text(model), end="")
     print(f"train: backend {keras.backend.backend()}, devices {_devices(keras.backend.backend())}", file=sys.stderr)
@@ -93,17 +96,23 @@ def main() -> None:
         epoch = json.loads((STATE_DIR / "training_metadata.json").read_text())["epoch"]
         print(f"train: resuming after epoch {epoch} from {STATE_DIR}/", file=sys.stderr)
     CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
+    callbacks = make_callbacks(params, HISTORY_CSV, CHECKPOINT_DIR, LOG_DIR, STATE_DIR)
     started = time.perf_counter()
-    history = model.fit(
-        x,
-        y,
-        batch_size=params.batch_size,
-        epochs=params.epochs,
-        validation_split=params.validation_split,  # Keras's own: the last fraction, unshuffled
-        shuffle=params.shuffle,
-        callbacks=make_callbacks(params, HISTORY_CSV, CHECKPOINT_DIR, LOG_DIR, STATE_DIR),
-        verbose=2,
-    )
+    if fused:
+        from stages.fused import fit_fused
+
+        history = fit_fused(model, x, y, params, callbacks)
+    else:
+        history = model.fit(
+            x,
+            y,
+            batch_size=params.batch_size,
+            epochs=params.epochs,
+            validation_split=params.validation_split,  # Keras's own: the last fraction, unshuffled
+            shuffle=params.shuffle,
+            callbacks=callbacks,
+            verbose=2,
+        )
     seconds = time.perf_counter() - started
     epochs = len(history.history["loss"])  # run by this process (fewer when resumed)
     print(f"train: {epochs} epochs in {seconds:.1f} s of fit ({seconds / epochs:.2f} s/epoch)", file=sys.stderr)
