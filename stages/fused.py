@@ -10,6 +10,7 @@ metrics and every callback still run at the end of each epoch, as in the study.
 """
 
 import math
+import sys
 
 import jax
 import keras
@@ -91,17 +92,15 @@ def fit_fused(model: keras.Model, x: np.ndarray, y: np.ndarray, params: TrainPar
     The model must be compiled with steps_per_execution=1: each item already is a group.
     """
     train_size, _ = keras_split(len(x), params.validation_split)
-    batch = params.batch_size
-    most = params.steps_per_execution
-    groups = {
-        "train": group_size(train_size // batch, most),
-        "validation": group_size((len(x) - train_size) // batch, most),
-    }
+    batch, most = params.batch_size, params.steps_per_execution
+    train_group = group_size(train_size // batch, most)
+    validation_group = group_size((len(x) - train_size) // batch, most)
     model.train_step = scan_steps(model.train_step, batch)  # on this instance only; saving is unchanged
     model.test_step = scan_steps(model.test_step, batch)
-    train = GroupedBatches(x[:train_size], y[:train_size], batch, groups["train"], params.shuffle)
-    validation = GroupedBatches(x[train_size:], y[train_size:], batch, groups["validation"], False)
-    print(f"train: {groups['train']} batches per compiled call ({math.ceil(train_size / batch)} per epoch)")
+    train = GroupedBatches(x[:train_size], y[:train_size], batch, train_group, params.shuffle)
+    validation = GroupedBatches(x[train_size:], y[train_size:], batch, validation_group, False)
+    per_epoch = math.ceil(train_size / batch)
+    print(f"train: {train_group} batches per compiled call ({per_epoch} per epoch)", file=sys.stderr)
     # shuffle=False: Keras would otherwise reorder the groups; GroupedBatches shuffles the samples.
     return model.fit(
         train, validation_data=validation, epochs=params.epochs, shuffle=False, callbacks=callbacks, verbose=2

