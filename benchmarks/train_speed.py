@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import copy_project, write_params  # noqa: E402  (the pipeline copy and params the tests use)
+
 PREPARED = ROOT / "data/prepared"
-PIPELINE_FILES = ("dvc.yaml", "params.yaml", "stages", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
 ENV = os.environ | {
     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     "PYTHONPATH": str(ROOT),
@@ -53,39 +52,20 @@ def median_time(command: list[str], cwd: Path, repeat: int = 5) -> float:
     return statistics.median(timed(command, cwd) for _ in range(repeat))
 
 
-def write_params(directory: Path, **overrides) -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for dotted, value in overrides.items():
-        group, key = dotted.split(".")
-        params[group][key] = value
-    (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def study_loop(epochs: int) -> dict:
     result = sh([sys.executable, str(ROOT / "benchmarks/study_loop.py"), str(epochs), str(PREPARED)], ROOT)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def pipeline_train(epochs: int, work: Path, **overrides) -> dict:
+def pipeline_train(epochs: int, work: Path, overrides: dict | None = None) -> dict:
     (work / "data").mkdir(parents=True)
     (work / "data/prepared").symlink_to(PREPARED)
-    write_params(work, **{"train.epochs": epochs}, **overrides)
+    write_params(work, {"train.epochs": epochs} | (overrides or {}))
     result = sh([sys.executable, "-m", "stages.train"], work)
     seconds = float(re.search(r"in ([\d.]+) s of fit", result.stderr).group(1))
     history = (work / "metrics/history.csv").read_text().splitlines()
     header, last = history[0].split(","), history[-1].split(",")
     return {"seconds_per_epoch": seconds / epochs, "val_accuracy": float(last[header.index("val_accuracy")])}
-
-
-def copy_pipeline(target: Path) -> Path:
-    for name in PIPELINE_FILES:
-        source, destination = ROOT / name, target / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, destination)
-    return target
 
 
 def git_repo(directory: Path) -> None:
@@ -135,7 +115,7 @@ def main() -> None:
         tmp = Path(tmp)
         study = study_loop(args.epochs)
         ours = pipeline_train(args.epochs, tmp / "train")
-        ours_tf = pipeline_train(args.epochs, tmp / "train-tf", **{"train.backend": "tensorflow"})
+        ours_tf = pipeline_train(args.epochs, tmp / "train-tf", {"train.backend": "tensorflow"})
         ratio = study["seconds_per_epoch"] / ours["seconds_per_epoch"]
         print(f"\ntraining, {args.epochs} epochs, 48,000 train / 12,000 validation images, batch 32")
         print(f"  (a) study loop (TensorFlow, steps_per_execution=1): {study['seconds_per_epoch']:6.2f} s/epoch, "
@@ -149,12 +129,11 @@ def main() -> None:
             return
 
         floor = minimal_pipeline(tmp / "minimal")
-        project = copy_pipeline(tmp / "project")
-        git_repo(project)
-        write_params(project, **{"train.epochs": 1})  # DVC's overhead does not depend on training length
+        project = copy_project(tmp)
+        write_params(project, {"train.epochs": 1})  # DVC's overhead does not depend on training length
         sh(dvc, project)
         ours_noop, floor_noop = median_time(dvc, project), median_time(dvc, floor)
-        write_params(project, **{"train.epochs": 1, "evaluate.num_images": 20})
+        write_params(project, {"train.epochs": 1, "evaluate.num_images": 20})
         evaluate_only = timed(dvc, project)
         print("\ndvc repro (median of 5)")
         print(f"  no-op, minimal two-stage pipeline: {floor_noop:6.2f} s")
