@@ -35,12 +35,12 @@ plots-export: setup
 repro: setup
 	dvc repro
 
-test: setup
-	ruff check .
+test: lint
 	pytest
 
 lint: setup
 	ruff check .
+	ruff format --check .
 
 bench: setup
 	python benchmarks/train_speed.py
