@@ -108,9 +108,12 @@ def make_callbacks(
         ),
         HistoryCSV(history_csv, backup=state_dir / "history.csv"),
         # Weights, optimizer state (learning rate included) and epoch, saved every epoch so a
-        # killed run can resume (train.resume); deleted when training ends. Last: on resume it
+        # killed run can resume (train.resume); deleted when training ends. Two checkpoints: a
+        # kill during a save leaves the one before it to restore. Last in the list: on resume it
         # restores before the first epoch, and each epoch it saves after the history is written.
-        keras.callbacks.BackupAndRestore(str(state_dir), save_freq="epoch", delete_checkpoint=True),
+        keras.callbacks.BackupAndRestore(
+            str(state_dir), save_freq="epoch", double_checkpoint=True, delete_checkpoint=True
+        ),
     ]
     if params.tensorboard:
         if have_tensorboard():

@@ -3,7 +3,8 @@
 Outputs: models/model.h5 (with optimizer state), models/model-no-opt.h5 (prediction
 only), models/model.weights.h5, models/summary.txt, models/checkpoints/ (best
 val_loss weights, looked at every `checkpoint.every_epochs`), metrics/history.csv
-(per-epoch curves), metrics/train.json, and TensorBoard logs under logs/.
+(per-epoch curves), metrics/train.json, and TensorBoard logs under logs/ (this run's
+only; not a DVC output, since their timestamps would change dvc.lock on every run).
 """
 
 import json
@@ -93,9 +94,9 @@ def main() -> None:
     print(f"train: backend {keras.backend.backend()}, devices {_devices(keras.backend.backend())}", file=sys.stderr)
 
     if prepare_state(STATE_DIR, params):
-        epoch = json.loads((STATE_DIR / "training_metadata.json").read_text())["epoch"]
-        print(f"train: resuming after epoch {epoch} from {STATE_DIR}/", file=sys.stderr)
+        print(f"train: resuming the run saved in {STATE_DIR}/ after its last whole epoch", file=sys.stderr)
     CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(LOG_DIR, ignore_errors=True)
     callbacks = make_callbacks(params, HISTORY_CSV, CHECKPOINT_DIR, LOG_DIR, STATE_DIR)
     started = time.perf_counter()
     if fused:

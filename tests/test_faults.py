@@ -76,15 +76,34 @@ def test_a_repro_killed_during_train_is_completed_by_the_next_repro(tmp_path, un
     assert stages_run(dvc(project, "repro").stdout) == []
 
 
-def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
+def kill_after_saved_epoch(directory: Path, epoch: int) -> int:
+    """Start a resumable training, kill -9 it mid-epoch once epoch `epoch` is saved; the saved epoch."""
+    process = start([sys.executable, "-m", "stages.train"], directory)
+    metadata = directory / ".train-state/training_metadata.json"
+    deadline = time.monotonic() + 240
+    while not (
+        metadata.is_file() and metadata.read_text().strip() and json.loads(metadata.read_text())["epoch"] >= epoch
+    ):
+        assert process.poll() is None and time.monotonic() < deadline, "no saved epoch to kill after"
+        time.sleep(0.05)
+    time.sleep(0.3)  # Keras writes the metadata last, so the save is complete: now into the next epoch
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    return json.loads(metadata.read_text())["epoch"]
+
+
+@pytest.mark.parametrize("latest", ["intact", "corrupt"])
+def test_a_killed_run_resumes_from_its_last_saved_epoch(tmp_path, latest):
     make_prepared(tmp_path, KILLABLE | {"train.resume": True, "train.batch_size": 2})
-    process = start([sys.executable, "-m", "stages.train"], tmp_path)
-    kill_mid_epoch(process, tmp_path / "metrics/history.csv", signal.SIGKILL)
-    state = json.loads((tmp_path / ".train-state/training_metadata.json").read_text())
-    assert state["epoch"] >= 2
+    saved = kill_after_saved_epoch(tmp_path, 2)
+    if latest == "corrupt":  # as if killed while writing it: the checkpoint before it is restored
+        weights = tmp_path / ".train-state/latest.weights.h5"
+        weights.write_bytes(weights.read_bytes()[:5000])
+        saved -= 1
 
     result = run_stage("train", tmp_path)
-    assert f"resuming after epoch {state['epoch']}" in result.stderr
+    assert "resuming the run saved in .train-state/" in result.stderr
+    assert f"Epoch {saved + 1}/6" in result.stdout and f"Epoch {saved}/6" not in result.stdout
     rows = read_history(tmp_path)
     assert [int(row["epoch"]) for row in rows] == list(range(1, 7)), "the killed run's epochs are kept"
     assert json.loads((tmp_path / "metrics/train.json").read_text())["epochs"] == 6

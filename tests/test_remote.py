@@ -9,7 +9,7 @@ from test_pipeline import TINY, stages_run
 
 pytestmark = pytest.mark.slow
 
-OUTPUT_DIRS = ("data", "models", "logs", "metrics")
+OUTPUT_DIRS = ("data", "models", "metrics")
 
 
 def dvc(project, *args, check=True):
