@@ -15,8 +15,8 @@ from test_train import make_prepared, read_history
 
 pytestmark = pytest.mark.slow
 
-# Slow enough to be killed mid-epoch: 4800 training steps of one batch per call.
-KILLABLE = TINY | {"train.epochs": 6, "train.batch_size": 16, "train.steps_per_execution": 1,
+# Slow enough to be killed mid-epoch, well before the end: 600 steps an epoch, one per compiled call.
+KILLABLE = TINY | {"train.epochs": 6, "train.batch_size": 4, "train.steps_per_execution": 1,
                    "train.early_stopping.patience": 50}  # fmt: skip
 
 
@@ -46,6 +46,7 @@ def wait_for_epochs(history: Path, epochs: int, process: subprocess.Popen, timeo
 def kill_mid_epoch(process: subprocess.Popen, history: Path, sig: signal.Signals) -> None:
     wait_for_epochs(history, 2, process)
     time.sleep(0.3)  # into the third epoch
+    assert process.poll() is None, "the run ended before the kill: make it longer"
     os.killpg(process.pid, sig)
     process.wait(timeout=60)
     assert process.returncode != 0
@@ -87,6 +88,7 @@ def kill_after_saved_epoch(directory: Path, epoch: int) -> int:
         assert process.poll() is None and time.monotonic() < deadline, "no saved epoch to kill after"
         time.sleep(0.05)
     time.sleep(0.3)  # Keras writes the metadata last, so the save is complete: now into the next epoch
+    assert process.poll() is None, "training ended before the kill: make it longer"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     return json.loads(metadata.read_text())["epoch"]
@@ -94,7 +96,8 @@ def kill_after_saved_epoch(directory: Path, epoch: int) -> int:
 
 @pytest.mark.parametrize("latest", ["intact", "corrupt"])
 def test_a_killed_run_resumes_from_its_last_saved_epoch(tmp_path, latest):
-    make_prepared(tmp_path, KILLABLE | {"train.resume": True, "train.batch_size": 2})
+    # 400 steps an epoch and 12 epochs: the kill lands mid-epoch, long before the end.
+    make_prepared(tmp_path, KILLABLE | {"train.resume": True, "train.batch_size": 1, "train.epochs": 12})
     saved = kill_after_saved_epoch(tmp_path, 2)
     if latest == "corrupt":  # as if killed while writing it: the checkpoint before it is restored
         weights = tmp_path / ".train-state/latest.weights.h5"
@@ -103,10 +106,10 @@ def test_a_killed_run_resumes_from_its_last_saved_epoch(tmp_path, latest):
 
     result = run_stage("train", tmp_path)
     assert "resuming the run saved in .train-state/" in result.stderr
-    assert f"Epoch {saved + 1}/6" in result.stdout and f"Epoch {saved}/6" not in result.stdout
+    assert f"Epoch {saved + 1}/12" in result.stdout and f"Epoch {saved}/12" not in result.stdout
     rows = read_history(tmp_path)
-    assert [int(row["epoch"]) for row in rows] == list(range(1, 7)), "the killed run's epochs are kept"
-    assert json.loads((tmp_path / "metrics/train.json").read_text())["epochs"] == 6
+    assert [int(row["epoch"]) for row in rows] == list(range(1, 13)), "the killed run's epochs are kept"
+    assert json.loads((tmp_path / "metrics/train.json").read_text())["epochs"] == 12
     assert not (tmp_path / ".train-state").exists(), "the state is removed once training ends"
 
 
