@@ -10,7 +10,9 @@ metrics and every callback still run at the end of each epoch, as in the study.
 """
 
 import math
+import signal
 import sys
+from contextlib import contextmanager
 
 import jax
 import keras
@@ -86,6 +88,36 @@ def scan_steps(step, batch_size: int):
     return steps
 
 
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Ctrl-C stops training at the end of the current compiled call, with KeyboardInterrupt.
+
+    A KeyboardInterrupt raised while JAX runs Python from inside its dispatch can be lost there
+    (seen here: one Ctrl-C in three was ignored and training ran on), so during fit SIGINT only
+    sets a flag, and this callback raises from plain Python between calls.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.interrupted = False
+
+    @contextmanager
+    def catching_sigint(self):
+        def note(signum, frame):
+            self.interrupted = True
+
+        previous = signal.signal(signal.SIGINT, note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _check(self, *args, **kwargs):
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _check
+
+
 def fit_fused(model: keras.Model, x: np.ndarray, y: np.ndarray, params: TrainParams, callbacks: list):
     """model.fit as the study calls it (validation_split, shuffle), `steps_per_execution` batches a call.
 
@@ -101,7 +133,14 @@ def fit_fused(model: keras.Model, x: np.ndarray, y: np.ndarray, params: TrainPar
     validation = GroupedBatches(x[train_size:], y[train_size:], batch, validation_group, False)
     per_epoch = math.ceil(train_size / batch)
     print(f"train: {train_group} batches per compiled call ({per_epoch} per epoch)", file=sys.stderr)
-    # shuffle=False: Keras would otherwise reorder the groups; GroupedBatches shuffles the samples.
-    return model.fit(
-        train, validation_data=validation, epochs=params.epochs, shuffle=False, callbacks=callbacks, verbose=2
-    )
+    stop = StopOnInterrupt()
+    with stop.catching_sigint():
+        # shuffle=False: Keras would otherwise reorder the groups; GroupedBatches shuffles the samples.
+        return model.fit(
+            train,
+            validation_data=validation,
+            epochs=params.epochs,
+            shuffle=False,
+            callbacks=[stop, *callbacks],
+            verbose=2,
+        )

@@ -20,7 +20,15 @@ KILLABLE = TINY | {"train.epochs": 6, "train.batch_size": 4, "train.steps_per_ex
                    "train.early_stopping.patience": 50}  # fmt: skip
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C's default disposition, as a shell gives its foreground job. A process started in the
+    background of a non-interactive shell (a CI runner, say) inherits SIGINT ignored, and Python
+    then never turns it into KeyboardInterrupt: the interrupt tests would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: list[str], cwd: Path) -> subprocess.Popen:
+    """Start a command in its own process group, as a terminal runs a foreground job."""
     return subprocess.Popen(
         command,
         cwd=cwd,
@@ -29,6 +37,7 @@ def start(command: list[str], cwd: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=as_in_a_terminal,
     )
 
 
@@ -48,8 +57,8 @@ def kill_mid_epoch(process: subprocess.Popen, history: Path, sig: signal.Signals
     time.sleep(0.3)  # into the third epoch
     assert process.poll() is None, "the run ended before the kill: make it longer"
     os.killpg(process.pid, sig)
-    process.wait(timeout=60)
-    assert process.returncode != 0
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode != 0, output
 
 
 @pytest.fixture(scope="module")
