@@ -136,7 +136,7 @@ def fit_fused(model: keras.Model, x: np.ndarray, y: np.ndarray, params: TrainPar
     stop = StopOnInterrupt()
     with stop.catching_sigint():
         # shuffle=False: Keras would otherwise reorder the groups; GroupedBatches shuffles the samples.
-        return model.fit(
+        history = model.fit(
             train,
             validation_data=validation,
             epochs=params.epochs,
@@ -144,3 +144,5 @@ def fit_fused(model: keras.Model, x: np.ndarray, y: np.ndarray, params: TrainPar
             callbacks=[stop, *callbacks],
             verbose=2,
         )
+    stop._check()  # a Ctrl-C during the last call stops the stage too
+    return history
