@@ -33,6 +33,16 @@ class ModelError(PipelineError):
     pass
 
 
+def damaged(path, problem: str, stage: str, restore: str | None = None) -> "DataError":
+    """The error for an input that exists but is wrong: what is wrong, and the two ways back.
+
+    `restore` is the command that brings back the committed copy (by default DVC's checkout of
+    the file); rebuilding reruns the stage that writes it.
+    """
+    restore = restore or f"dvc checkout -f {path}"
+    return DataError(f"{path} {problem}: restore it with `{restore}` or rebuild it with `dvc repro -f -s {stage}`")
+
+
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's main; a PipelineError becomes one clear line and exit code 2, not a traceback."""
     try:

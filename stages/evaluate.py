@@ -1,7 +1,7 @@
 """Stage 4, evaluate: models/model.h5 + the test set -> metrics/ and the study's pictures.
 
 Loads the saved model.h5 as a user would (with Keras's safe_mode), and writes
-metrics/evaluate.json (test loss and accuracy, per-class precision and recall),
+metrics/metrics.json (test loss and accuracy, per-class precision and recall),
 metrics/confusion.csv (actual, predicted) for DVC's confusion template,
 metrics/learning_curves.png, metrics/predictions.png and metrics/misclassified.png.
 """
@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from stages.backend import use_backend
-from stages.errors import DataError, run_stage
+from stages.errors import run_stage
 from stages.files import write_json, write_text
+from stages.history import HISTORY_CSV, read_history
 from stages.params import load_params
-from stages.preprocess import load_prepared
+from stages.prepared import read_split, split_path
 
-PREPARED_DIR = Path("data/prepared")
 MODEL_FILE = Path("models/model.h5")
-HISTORY_CSV = Path("metrics/history.csv")
 METRICS_DIR = Path("metrics")
 BATCH_SIZE = 1000  # inference only: the batch size changes speed, not results
 MISCLASSIFIED_IMAGES = 40  # the first N wrong test images in metrics/misclassified.png
@@ -42,13 +41,6 @@ def confusion_csv(actual: np.ndarray, predicted: np.ndarray) -> str:
     return "actual,predicted\n" + "".join(f"{a},{p}\n" for a, p in zip(actual, predicted, strict=True))
 
 
-def read_history(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run the train stage first (`dvc repro`)")
-    table = np.genfromtxt(path, delimiter=",", names=True)
-    return {name: np.atleast_1d(table[name]) for name in table.dtype.names}
-
-
 def main() -> None:
     all_params = load_params()
     params = all_params.evaluate
@@ -56,7 +48,7 @@ def main() -> None:
     from stages.figures import learning_curves, misclassified_grid, prediction_grid, save_figure
     from stages.model import load_trusted_model
 
-    x, y = load_prepared(PREPARED_DIR, "test")
+    x, y = read_split(split_path("test"))
     model = load_trusted_model(MODEL_FILE)
 
     test_loss, test_accuracy = model.evaluate(x, y, batch_size=BATCH_SIZE, verbose=0)
@@ -65,7 +57,7 @@ def main() -> None:
 
     metrics = {"test_loss": round(float(test_loss), 6), "test_accuracy": round(float(test_accuracy), 6)}
     metrics |= per_class_scores(actual, predicted, y.shape[1])
-    write_json(METRICS_DIR / "evaluate.json", metrics)
+    write_json(METRICS_DIR / "metrics.json", metrics)
     write_text(METRICS_DIR / "confusion.csv", confusion_csv(actual, predicted))
 
     save_figure(learning_curves(read_history(HISTORY_CSV)), METRICS_DIR / "learning_curves.png")

@@ -12,12 +12,13 @@ import numpy as np  # noqa: E402
 from stages.files import atomic_path  # noqa: E402
 
 
-def learning_curves(history: dict[str, np.ndarray]) -> plt.Figure:
-    """Accuracy and loss per epoch, train and validation, in two panels side by side."""
+def learning_curves(rows: list[dict]) -> plt.Figure:
+    """Accuracy and loss per epoch (rows of metrics/history.csv), train and validation, side by side."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    epochs = [row["epoch"] for row in rows]
     for ax, metric in zip(axes, ("accuracy", "loss"), strict=True):
-        ax.plot(history["epoch"], history[metric], marker="o", label=metric)
-        ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", label=f"val_{metric}")
+        ax.plot(epochs, [row[metric] for row in rows], marker="o", label=metric)
+        ax.plot(epochs, [row[f"val_{metric}"] for row in rows], marker="o", label=f"val_{metric}")
         ax.set(title=f"model {metric}", xlabel="epoch", ylabel=metric)
         ax.grid(alpha=0.3)
         ax.legend()

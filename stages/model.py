@@ -3,8 +3,6 @@
 Import this only after `stages.backend.use_backend`: importing Keras fixes the backend.
 """
 
-import csv
-import io
 import sys
 from pathlib import Path
 
@@ -13,9 +11,8 @@ import keras
 from stages.backend import have_tensorboard
 from stages.errors import ModelError
 from stages.files import atomic_path
+from stages.history import history_text, read_history
 from stages.params import TrainParams
-
-HISTORY_COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
 
 
 def build_model(input_dim: int, num_classes: int, params: TrainParams) -> keras.Model:
@@ -70,22 +67,12 @@ class HistoryCSV(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch > 0 and not self.rows:  # resumed at `epoch`: keep the rows before it
-            self.rows = [row for row in read_history_rows(self.paths[1]) if row["epoch"] <= epoch]
+            self.rows = [row for row in read_history(self.paths[1], missing_ok=True) if row["epoch"] <= epoch]
         self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
+        text = history_text(self.rows)
         for path in self.paths:
             with atomic_path(path) as tmp:
-                tmp.write_text(buffer.getvalue())
-
-
-def read_history_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path) as f:
-        return [{"epoch": int(row.pop("epoch")), **{k: float(v) for k, v in row.items()}} for row in csv.DictReader(f)]
+                tmp.write_text(text)
 
 
 def make_callbacks(

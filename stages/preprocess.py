@@ -1,4 +1,4 @@
-"""Stage 2, preprocess: data/raw/ -> data/prepared/ (float32 images in [0, 1], one-hot labels).
+"""Stage 2, preprocess: data/raw/ -> data/prepared/{train,test}.npz (float32 images in [0, 1], one-hot labels).
 
 numpy only: this stage must not import TensorFlow or Keras, so it stays fast and
 runs anywhere.
@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from stages.dataset import ARRAY_NAMES, check_images
-from stages.errors import DataError, run_stage
-from stages.files import load_arrays, save_arrays
+from stages.errors import run_stage
+from stages.files import load_arrays
 from stages.params import PreprocessParams, load_params
+from stages.prepared import SPLITS, split_path, write_split
 
 RAW_DIR = Path("data/raw")
-PREPARED_DIR = Path("data/prepared")
 
 
 def flatten_and_scale(images: np.ndarray) -> np.ndarray:
@@ -36,26 +36,15 @@ def prepare(raw: dict[str, np.ndarray], params: PreprocessParams) -> dict[str, n
     return prepared
 
 
-def load_prepared(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) of one split as this stage wrote them, checked so a wrong file fails with its name."""
-    arrays = load_arrays(directory, (f"x_{split}", f"y_{split}"))
-    x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-    if x.dtype != np.float32 or x.ndim != 2:
-        raise DataError(f"{directory}/x_{split}.npy is {x.dtype} {x.shape}; expected float32 (n, features)")
-    if y.dtype != np.float32 or y.ndim != 2 or len(y) != len(x):
-        raise DataError(
-            f"{directory}/y_{split}.npy is {y.dtype} {y.shape}; expected float32 one-hot ({len(x)}, classes)"
-        )
-    return x, y
-
-
 def main() -> None:
     params = load_params().preprocess
     raw = load_arrays(RAW_DIR, ARRAY_NAMES)
     check_images(raw, str(RAW_DIR), params.num_classes)
     prepared = prepare(raw, params)
-    save_arrays(PREPARED_DIR, prepared)
-    print(f"preprocess: wrote {PREPARED_DIR}/ ({', '.join(f'{k} {v.shape}' for k, v in prepared.items())})")
+    for split in SPLITS:
+        x, y = prepared[f"x_{split}"], prepared[f"y_{split}"]
+        write_split(split_path(split), x, y)
+        print(f"preprocess: wrote {split_path(split)} (x {x.shape}, y {y.shape})")
 
 
 if __name__ == "__main__":

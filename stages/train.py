@@ -19,14 +19,13 @@ from stages.backend import use_backend
 from stages.distribute import start_distribution
 from stages.errors import ParamsError, run_stage
 from stages.files import write_json, write_text
+from stages.history import HISTORY_CSV, read_history
 from stages.params import TrainParams, load_params
-from stages.preprocess import load_prepared
+from stages.prepared import read_split, split_path
 
-PREPARED_DIR = Path("data/prepared")
 MODELS_DIR = Path("models")
 CHECKPOINT_DIR = MODELS_DIR / "checkpoints"
 LOG_DIR = Path("logs")
-HISTORY_CSV = Path("metrics/history.csv")
 TRAIN_METRICS = Path("metrics/train.json")
 STATE_DIR = Path(".train-state")  # resume state: not a DVC output, so DVC never deletes it
 
@@ -70,12 +69,11 @@ def main() -> None:
         build_model,
         compile_model,
         make_callbacks,
-        read_history_rows,
         save_model_files,
         summary_text,
     )
 
-    x, y = load_prepared(PREPARED_DIR, "train")
+    x, y = read_split(split_path("train"))
     distribution.check_samples(len(x), params)
 
     keras.utils.set_random_seed(params.seed)
@@ -120,7 +118,7 @@ def main() -> None:
 
     save_model_files(model, MODELS_DIR)
     write_text(MODELS_DIR / "summary.txt", summary_text(model))
-    write_json(TRAIN_METRICS, summarize_history(read_history_rows(HISTORY_CSV), params.checkpoint.monitor))
+    write_json(TRAIN_METRICS, summarize_history(read_history(HISTORY_CSV), params.checkpoint.monitor))
 
 
 def _devices(backend: str) -> str:

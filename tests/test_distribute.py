@@ -4,13 +4,11 @@ import csv
 import re
 
 import pytest
-from conftest import default_params, run_stage, synthetic_mnist, with_overrides, write_params
+from conftest import default_params, make_prepared, run_stage, with_overrides
 
 from stages.distribute import Distribution, check_even_split, keras_split, scale_for_replicas, start_distribution
 from stages.errors import ParamsError
-from stages.files import save_arrays
-from stages.params import load_params, parse_params
-from stages.preprocess import prepare
+from stages.params import parse_params
 
 
 def train_params(**overrides):
@@ -65,15 +63,12 @@ TWO_DEVICES = {
     "jax": {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
     "tensorflow": {"MNIST_CPU_DEVICES": "2"},
 }
-SMALL = {"preprocess.train_samples": 1000, "preprocess.test_samples": 200, "train.epochs": 3,
-         "train.tensorboard": False, "train.checkpoint.every_epochs": 3}  # fmt: skip
+THREE_EPOCHS = {"train.epochs": 3, "train.tensorboard": False, "train.checkpoint.every_epochs": 3}
 
 
 def train_on(directory, backend, distribute):
     directory.mkdir()
-    write_params(directory, SMALL | {"train.backend": backend, "train.distribute": distribute})
-    prepared = prepare(synthetic_mnist(n_train=1000, n_test=200), load_params(directory / "params.yaml").preprocess)
-    save_arrays(directory / "data/prepared", prepared)
+    make_prepared(directory, THREE_EPOCHS | {"train.backend": backend, "train.distribute": distribute})
     result = run_stage("train", directory, env=TWO_DEVICES[backend])
     with open(directory / "metrics/history.csv") as f:
         return result.stderr + result.stdout, list(csv.DictReader(f))

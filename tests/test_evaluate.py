@@ -3,11 +3,11 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import run_stage
-from test_train import make_prepared
+from conftest import make_prepared, run_stage
 
 from stages.evaluate import confusion_csv, per_class_scores
 from stages.figures import misclassified_grid
+from stages.prepared import read_split
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -55,9 +55,9 @@ def evaluated(tmp_path_factory):
 
 def test_evaluate_reports_test_metrics_from_the_saved_model(evaluated):
     directory, result = evaluated
-    metrics = json.loads((directory / "metrics/evaluate.json").read_text())
+    metrics = json.loads((directory / "metrics/metrics.json").read_text())
     model = keras.models.load_model(directory / "models/model.h5")
-    x, y = np.load(directory / "data/prepared/x_test.npy"), np.load(directory / "data/prepared/y_test.npy")
+    x, y = read_split(directory / "data/prepared/test.npz")
     loss, accuracy = model.evaluate(x, y, verbose=0)
     assert metrics["test_loss"] == pytest.approx(loss, abs=1e-5)
     assert metrics["test_accuracy"] == pytest.approx(accuracy, abs=1e-5)
@@ -81,7 +81,7 @@ def test_a_model_carrying_code_is_refused_and_its_code_never_runs(evaluated, tmp
     payload.compile(loss="categorical_crossentropy")
     model_file = directory / "models/model.h5"
     saved = model_file.read_bytes()
-    metrics_before = (directory / "metrics/evaluate.json").read_text()
+    metrics_before = (directory / "metrics/metrics.json").read_text()
     try:
         payload.save(model_file)
         result = run_stage("evaluate", directory, check=False)
@@ -90,17 +90,20 @@ def test_a_model_carrying_code_is_refused_and_its_code_never_runs(evaluated, tmp
     assert result.returncode == 2
     assert "models/model.h5 is refused: it carries serialized Python code (a Lambda layer)" in result.stderr
     assert not marker.exists()
-    assert (directory / "metrics/evaluate.json").read_text() == metrics_before
+    assert (directory / "metrics/metrics.json").read_text() == metrics_before
 
 
 def test_a_prepared_file_of_the_wrong_shape_is_named(evaluated, tmp_path):
     directory, _ = evaluated
-    x_test = directory / "data/prepared/x_test.npy"
-    saved = x_test.read_bytes()
+    test_npz = directory / "data/prepared/test.npz"
+    saved = test_npz.read_bytes()
     try:
-        np.save(x_test, np.zeros((200, 28, 28), dtype=np.float32))
+        np.savez(test_npz, x=np.zeros((200, 28, 28), dtype=np.float32), y=np.zeros((200, 10), dtype=np.float32))
         result = run_stage("evaluate", directory, check=False)
     finally:
-        x_test.write_bytes(saved)
+        test_npz.write_bytes(saved)
     assert result.returncode == 2
-    assert "error: data/prepared/x_test.npy is float32 (200, 28, 28); expected float32 (n, features)" in result.stderr
+    assert (
+        "error: data/prepared/test.npz holds x as float32 (200, 28, 28); expected float32 (n, features)"
+        in result.stderr
+    )

@@ -1,21 +1,15 @@
 """Sweeps with DVC experiments: a queued grid run by two workers, each run with its own params and metrics."""
 
 import json
-import sys
 import time
 
 import pytest
-from conftest import commit_all, copy_project, run, write_params
-from test_pipeline import TINY
+from conftest import TINY, commit_all, copy_project, dvc, run, write_params
 
 pytestmark = pytest.mark.slow
 
 LEARNING_RATES = (0.002, 0.005)  # neither is the baseline's, so both really train
 QUEUE_TIMEOUT_S = 300
-
-
-def dvc(project, *args, check=True):
-    return run([sys.executable, "-m", "dvc", *args], project, check=check)
 
 
 def wait_for_queue(project) -> str:
@@ -64,7 +58,7 @@ def test_a_queued_grid_runs_on_two_workers_and_each_run_keeps_its_own_metrics(tm
     for name, data in runs.items():
         learning_rate = data["params"]["params.yaml"]["data"]["train"]["learning_rate"]
         train = data["metrics"]["metrics/train.json"]["data"]
-        evaluate = data["metrics"]["metrics/evaluate.json"]["data"]
+        evaluate = data["metrics"]["metrics/metrics.json"]["data"]
         # Its own metrics: the learning rate its training logged is the one it was queued with.
         assert train["final"]["learning_rate"] == pytest.approx(learning_rate), name
         assert 0 < evaluate["test_accuracy"] <= 1
@@ -76,7 +70,7 @@ def test_a_queued_grid_runs_on_two_workers_and_each_run_keeps_its_own_metrics(tm
     # Keep the best: into the workspace, and as a branch.
     best_name = max(seen.values(), key=lambda run_: run_[1])[0]
     dvc(project, "exp", "apply", best_name)
-    applied = json.loads((project / "metrics/evaluate.json").read_text())
+    applied = json.loads((project / "metrics/metrics.json").read_text())
     assert applied["test_accuracy"] == max(accuracy for _, accuracy, _ in seen.values())
     dvc(project, "exp", "branch", best_name, "sweep-best")
     assert "sweep-best" in run(["git", "branch", "--list", "sweep-best"], project).stdout

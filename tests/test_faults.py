@@ -9,9 +9,19 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, copy_project, project_env, run_stage, write_params
-from test_pipeline import TINY, dvc, stages_run
-from test_train import make_prepared, read_history
+from conftest import (
+    TINY,
+    commit_all,
+    copy_project,
+    dvc,
+    make_prepared,
+    project_env,
+    run_stage,
+    stages_run,
+    write_params,
+)
+
+from stages.history import read_history
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +90,7 @@ def test_a_repro_killed_during_train_is_completed_by_the_next_repro(tmp_path, un
 
     result = dvc(project, "repro")
     assert stages_run(result.stdout) == ["train", "evaluate"]
-    for name in ("metrics/history.csv", "metrics/train.json", "metrics/evaluate.json"):
+    for name in ("metrics/history.csv", "metrics/train.json", "metrics/metrics.json"):
         assert (project / name).read_text() == (uninterrupted / name).read_text(), name
     assert not list(project.rglob(".tmp-*")), "no temporary file is left behind"
     assert stages_run(dvc(project, "repro").stdout) == []
@@ -116,8 +126,8 @@ def test_a_killed_run_resumes_from_its_last_saved_epoch(tmp_path, latest):
     result = run_stage("train", tmp_path)
     assert "resuming the run saved in .train-state/" in result.stderr
     assert f"Epoch {saved + 1}/12" in result.stdout and f"Epoch {saved}/12" not in result.stdout
-    rows = read_history(tmp_path)
-    assert [int(row["epoch"]) for row in rows] == list(range(1, 13)), "the killed run's epochs are kept"
+    rows = read_history(tmp_path / "metrics/history.csv")
+    assert [row["epoch"] for row in rows] == list(range(1, 13)), "the killed run's epochs are kept"
     assert json.loads((tmp_path / "metrics/train.json").read_text())["epochs"] == 12
     assert not (tmp_path / ".train-state").exists(), "the state is removed once training ends"
 

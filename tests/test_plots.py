@@ -16,8 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import ROOT, commit_all, copy_project, run, write_params
-from test_pipeline import TINY
+from conftest import ROOT, TINY, commit_all, copy_project, dvc, run, write_params
 
 from plots.offline import DVC_PLACEHOLDERS, MARKER, TEMPLATE, inline
 
@@ -116,10 +115,6 @@ def chromium():
     if os.environ.get("CI"):
         pytest.fail("chromium is not installed: .ci/run installs it (apt-get install -y chromium)")
     pytest.skip("Debian's chromium is not installed here (apt-get install -y chromium; .ci/run installs it)")
-
-
-def dvc(project, *args):
-    return run([sys.executable, "-m", "dvc", *args], project)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from conftest import run, run_stage, synthetic_mnist, write_params
 from stages.errors import DataError
 from stages.files import load_arrays, save_arrays
 from stages.params import load_params
+from stages.prepared import read_split
 from stages.preprocess import flatten_and_scale, one_hot, prepare
 
 
@@ -18,9 +20,12 @@ def test_flatten_and_scale_gives_float32_in_unit_range():
 
 
 def test_one_hot_matches_keras_to_categorical_for_a_fixed_class_count():
-    out = one_hot(np.array([3, 0], dtype=np.uint8), 10)
-    assert out.dtype == np.float32 and out.shape == (2, 10)
-    assert out[0, 3] == 1 and out[1, 0] == 1 and out.sum() == 2
+    import keras
+
+    labels = np.array([3, 0, 9, 3], dtype=np.uint8)  # 10 classes although only three occur
+    out = one_hot(labels, 10)
+    assert out.dtype == np.float32 and out.shape == (4, 10)
+    np.testing.assert_array_equal(out, keras.utils.to_categorical(labels, num_classes=10))
 
 
 def test_prepare_takes_the_first_samples_and_keeps_every_class_column(workdir):
@@ -39,8 +44,21 @@ def test_the_stage_writes_prepared_arrays_without_importing_tensorflow(tmp_path)
             "print(sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))"  # fmt: skip
     result = run([sys.executable, "-c", probe], tmp_path)
     assert result.stdout.strip().endswith("[]")
-    prepared = load_arrays(tmp_path / "data/prepared", ("x_train", "y_train", "x_test", "y_test"))
-    assert prepared["x_train"].shape == (100, 784) and prepared["x_test"].dtype == np.float32
+    assert sorted(p.name for p in (tmp_path / "data/prepared").iterdir()) == ["test.npz", "train.npz"]
+    x, y = read_split(tmp_path / "data/prepared/train.npz")
+    assert x.shape == (100, 784) and x.dtype == np.float32 and y.shape == (100, 10)
+    with np.load(tmp_path / "data/prepared/test.npz", allow_pickle=False) as npz:  # a plain .npz for anyone
+        assert npz.files == ["x", "y"] and npz["x"].shape == (50, 784)
+
+
+def test_the_prepared_files_are_byte_identical_on_every_run(tmp_path):
+    write_params(tmp_path, {"preprocess.train_samples": 100, "preprocess.test_samples": 50})
+    save_arrays(tmp_path / "data/raw", synthetic_mnist(n_train=100, n_test=50))
+    run_stage("preprocess", tmp_path)
+    first = {p.name: p.read_bytes() for p in (tmp_path / "data/prepared").iterdir()}
+    time.sleep(2.1)  # zip entry times have a two-second resolution: a stamped time would now differ
+    run_stage("preprocess", tmp_path)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data/prepared").iterdir()} == first
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,13 @@
 """A shared DVC remote (a local directory here): push, then fresh clones pull instead of recomputing."""
 
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, copy_project, run, write_params
-from test_pipeline import TINY, stages_run
+from conftest import TINY, commit_all, copy_project, dvc, run, stages_run, write_params
 
 pytestmark = pytest.mark.slow
 
 OUTPUT_DIRS = ("data", "models", "metrics")
-
-
-def dvc(project, *args, check=True):
-    return run([sys.executable, "-m", "dvc", *args], project, check=check)
 
 
 def output_files(project: Path) -> dict[str, bytes]:

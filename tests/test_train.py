@@ -1,29 +1,16 @@
-import csv
 import json
 
 import keras
 import numpy as np
 import pytest
-from conftest import run_stage, synthetic_mnist, write_params
+from conftest import make_prepared, run_stage
 
-from stages.files import save_arrays
+from stages.history import read_history
 from stages.model import build_model
 from stages.params import load_params
-from stages.preprocess import prepare
 
-TINY = {"preprocess.train_samples": 500, "preprocess.test_samples": 200, "train.epochs": 4,
-        "train.batch_size": 50, "train.checkpoint.every_epochs": 2}  # fmt: skip
-
-
-def make_prepared(directory, overrides=None):
-    write_params(directory, TINY | (overrides or {}))
-    prepared = prepare(synthetic_mnist(n_train=500, n_test=200), load_params(directory / "params.yaml").preprocess)
-    save_arrays(directory / "data/prepared", prepared)
-
-
-def read_history(directory):
-    with open(directory / "metrics/history.csv") as f:
-        return list(csv.DictReader(f))
+# Four epochs, a checkpoint looked at every two.
+FOUR_EPOCHS = {"train.epochs": 4, "train.batch_size": 50, "train.checkpoint.every_epochs": 2}
 
 
 def test_the_default_model_is_the_studys(workdir):
@@ -38,7 +25,7 @@ def test_the_default_model_is_the_studys(workdir):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     directory = tmp_path_factory.mktemp("trained")
-    make_prepared(directory)
+    make_prepared(directory, FOUR_EPOCHS)
     result = run_stage("train", directory)
     return directory, result
 
@@ -58,20 +45,20 @@ def test_train_writes_the_three_model_files_and_they_load(trained):
 
 def test_train_logs_every_epoch_with_its_learning_rate(trained):
     directory, _ = trained
-    rows = read_history(directory)
-    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
-    assert all(float(r["learning_rate"]) == pytest.approx(0.001) for r in rows)
-    assert float(rows[-1]["val_accuracy"]) > 0.5, "the synthetic data is learnable"
+    rows = read_history(directory / "metrics/history.csv")
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert all(r["learning_rate"] == pytest.approx(0.001) for r in rows)
+    assert rows[-1]["val_accuracy"] > 0.5, "the synthetic data is learnable"
     metrics = json.loads((directory / "metrics/train.json").read_text())
     assert metrics["epochs"] == 4
-    assert metrics["final"]["val_loss"] == pytest.approx(float(rows[-1]["val_loss"]))
+    assert metrics["final"]["val_loss"] == pytest.approx(rows[-1]["val_loss"])
     assert list((directory / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs are written"
 
 
 def test_checkpoints_are_looked_at_every_n_epochs_only(trained):
     directory, _ = trained
-    rows = read_history(directory)
-    looked_at = [float(rows[i]["val_loss"]) for i in (1, 3)]  # epochs 2 and 4
+    rows = read_history(directory / "metrics/history.csv")
+    looked_at = [rows[i]["val_loss"] for i in (1, 3)]  # epochs 2 and 4
     allowed = {f"val_loss{v:.3f}.weights.h5" for v in looked_at}
     saved = {p.name for p in (directory / "models/checkpoints").iterdir()}
     assert saved and saved <= allowed
@@ -79,7 +66,7 @@ def test_checkpoints_are_looked_at_every_n_epochs_only(trained):
 
 def test_the_same_params_give_the_same_metrics(trained, tmp_path):
     directory, _ = trained
-    make_prepared(tmp_path)
+    make_prepared(tmp_path, FOUR_EPOCHS)
     run_stage("train", tmp_path)
     assert (tmp_path / "metrics/history.csv").read_text() == (directory / "metrics/history.csv").read_text()
 
@@ -88,7 +75,7 @@ def test_the_tensorflow_backend_trains_too(tmp_path):
     make_prepared(tmp_path, {"train.backend": "tensorflow", "train.epochs": 2})
     result = run_stage("train", tmp_path)
     assert "backend tensorflow" in result.stderr
-    assert len(read_history(tmp_path)) == 2
+    assert len(read_history(tmp_path / "metrics/history.csv")) == 2
     assert (tmp_path / "models/model.h5").is_file()
 
 
