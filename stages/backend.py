@@ -4,6 +4,7 @@ import importlib.util
 import os
 import sys
 
+from stages.cache import cache_dir
 from stages.errors import ParamsError
 
 BACKEND_PACKAGES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
@@ -24,8 +25,15 @@ def use_backend(name: str) -> None:
         )
     os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-
-
-def have_tensorboard() -> bool:
-    """Keras's TensorBoard callback writes through tf.summary: it needs both packages."""
-    return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "tensorboard"))
+    if name != "tensorflow" and "tensorflow" not in sys.modules:
+        # Keras asks `tf.available` here and there (seeding, HDF5 saving and loading) and imports
+        # TensorFlow to answer whenever it is installed: 4.5 s and a page of C++ logging in a
+        # process that never uses it. None in sys.modules makes that import fail at once, so the
+        # answer is False, as on a machine without TensorFlow.
+        sys.modules["tensorflow"] = None
+    if name == "jax":
+        # Compiled programs are kept on disk, so a rerun (evaluate after a params change, the next
+        # sweep run) loads them instead of compiling again; the same program gives the same results.
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir("jax")))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")

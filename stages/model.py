@@ -3,13 +3,13 @@
 Import this only after `stages.backend.use_backend`: importing Keras fixes the backend.
 """
 
-import sys
+import logging
 from pathlib import Path
 
 import keras
 
-from stages.backend import have_tensorboard
 from stages.errors import ModelError
+from stages.events import EventFile, epoch_scalars
 from stages.files import atomic_path
 from stages.history import history_text, read_history
 from stages.params import TrainParams
@@ -75,9 +75,31 @@ class HistoryCSV(keras.callbacks.Callback):
                 tmp.write_text(text)
 
 
+class EpochEvents(keras.callbacks.Callback):
+    """TensorBoard scalars per epoch (loss, accuracy, learning rate; train and validation), as Keras's
+    TensorBoard callback lays them out, written without TensorFlow (stages/events.py)."""
+
+    def __init__(self, log_dir: Path):
+        super().__init__()
+        self.log_dir = Path(log_dir)
+        self.files: dict[str, EventFile] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for run, values in epoch_scalars(logs or {}).items():
+            if run not in self.files:
+                self.files[run] = EventFile(self.log_dir / run)
+            self.files[run].scalars(epoch, values)
+
+    def on_train_end(self, logs=None):
+        for events in self.files.values():
+            events.close()
+
+
 def make_callbacks(
-    params: TrainParams, history_csv: Path, checkpoint_dir: Path, log_dir: Path, state_dir: Path
+    params: TrainParams, history_csv: Path, checkpoint_dir: Path, log_dir: Path, state_dir: Path, chief: bool = True
 ) -> list:
+    """The study's callbacks. In a multi-process job only the chief (process 0) writes files; every
+    process stops early and lowers the learning rate alike, on the same global metrics."""
     monitor = params.checkpoint.monitor
     callbacks = [
         keras.callbacks.EarlyStopping(monitor=params.early_stopping.monitor, patience=params.early_stopping.patience),
@@ -85,6 +107,10 @@ def make_callbacks(
         keras.callbacks.ReduceLROnPlateau(
             monitor=params.reduce_lr.monitor, factor=params.reduce_lr.factor, patience=params.reduce_lr.patience
         ),
+    ]
+    if not chief:
+        return callbacks
+    callbacks += [
         PeriodicCheckpoint(
             # The study's name pattern, e.g. val_loss0.081.weights.h5 (Keras 3 wants .weights.h5).
             str(checkpoint_dir / f"{monitor}{{{monitor}:.3f}}.weights.h5"),
@@ -103,13 +129,18 @@ def make_callbacks(
         ),
     ]
     if params.tensorboard:
-        if have_tensorboard():
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
-        else:
-            print(
-                "train: TensorBoard logging skipped: it needs the tensorflow and tensorboard packages", file=sys.stderr
-            )
+        callbacks.append(EpochEvents(log_dir))
     return callbacks
+
+
+class _NotLegacyHDF5Warning(logging.Filter):
+    """Keras warns on every .h5 save that HDF5 is legacy; the study asks for HDF5, so that one line is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "You are saving your model as an HDF5 file" not in record.getMessage()
+
+
+logging.getLogger("absl").addFilter(_NotLegacyHDF5Warning())
 
 
 def save_model_files(model: keras.Model, models_dir: Path) -> None:

@@ -82,7 +82,7 @@ class TrainParams(Group):
     checkpoint: CheckpointParams
     tensorboard: bool
     resume: bool
-    distribute: bool
+    devices: PositiveInt
 
     @model_validator(mode="after")
     def _one_dropout_per_layer(self) -> "TrainParams":

@@ -1,13 +1,14 @@
-"""Stage 3, train: data/prepared/ -> models/ (the study's DNN, fitted as the study fitted it).
+"""Stage 3, train: data/prepared/train.npz -> models/ (the study's DNN, fitted as the study fitted it).
 
 Outputs: models/model.h5 (with optimizer state), models/model-no-opt.h5 (prediction
 only), models/model.weights.h5, models/summary.txt, models/checkpoints/ (best
 val_loss weights, looked at every `checkpoint.every_epochs`), metrics/history.csv
-(per-epoch curves), metrics/train.json, and TensorBoard logs under logs/ (this run's
-only; not a DVC output, since their timestamps would change dvc.lock on every run).
+(per-epoch curves), metrics/train.json (with the hardware it ran on), and TensorBoard
+logs under logs/ (this run's only; not a DVC output, since their timestamps would change
+dvc.lock on every run). In a multi-process job only process 0 writes them.
 """
 
-import json
+import os
 import shutil
 import sys
 import time
@@ -16,34 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from stages.backend import use_backend
-from stages.distribute import start_distribution
-from stages.errors import ParamsError, run_stage
+from stages.devices import report_replicas, scale_for_replicas, start_devices
+from stages.errors import run_stage
 from stages.files import write_json, write_text
 from stages.history import HISTORY_CSV, read_history
-from stages.params import TrainParams, load_params
+from stages.params import load_params
 from stages.prepared import read_split, split_path
+from stages.state import prepare_state
 
 MODELS_DIR = Path("models")
 CHECKPOINT_DIR = MODELS_DIR / "checkpoints"
 LOG_DIR = Path("logs")
 TRAIN_METRICS = Path("metrics/train.json")
-STATE_DIR = Path(".train-state")  # resume state: not a DVC output, so DVC never deletes it
-
-
-def prepare_state(state_dir: Path, params: TrainParams) -> bool:
-    """Keep a killed run's state only when resuming the same configuration; True if resuming."""
-    settings = params.model_dump(exclude={"resume"})
-    saved = state_dir / "params.json"
-    if params.resume and saved.is_file():
-        if json.loads(saved.read_text()) != settings:
-            raise ParamsError(
-                f"train.resume = True, but {state_dir}/ holds a run with other train params: "
-                f"set train.resume: false to start over, or restore the params it was saved with ({saved})"
-            )
-        return (state_dir / "training_metadata.json").is_file()
-    shutil.rmtree(state_dir, ignore_errors=True)
-    write_json(saved, settings)
-    return False
 
 
 def summarize_history(rows: list[dict], monitor: str) -> dict:
@@ -61,78 +46,67 @@ def summarize_history(rows: list[dict], monitor: str) -> dict:
 def main() -> None:
     params = load_params().train
     use_backend(params.backend)
-    distribution = start_distribution(params.backend, params.distribute)  # devices are fixed at start-up
-    params = distribution.scale(params)  # global batch and learning rate for its replicas
+    devices = start_devices(params.backend, params.devices)  # before Keras builds anything
+    print(devices.line(), file=sys.stderr)
+    x, y = read_split(split_path("train"))
+
     import keras  # only now: the backend is fixed at import
 
-    from stages.model import (
-        build_model,
-        compile_model,
-        make_callbacks,
-        save_model_files,
-        summary_text,
-    )
+    from stages.loop import check_even_split, fit_on_device
+    from stages.model import build_model, compile_model, make_callbacks, save_model_files, summary_text
+    from stages.stopper import Stopper
 
-    x, y = read_split(split_path("train"))
-    distribution.check_samples(len(x), params)
+    # With N devices each sees batch_size samples a step: the global batch and learning rate scale by N.
+    batch_size, learning_rate = scale_for_replicas(params.batch_size, params.learning_rate, devices.count)
+    fitted = params.model_copy(update={"batch_size": batch_size, "learning_rate": learning_rate})
+    on_device = params.backend == "jax"  # stages/loop.py; elsewhere Keras's fit with steps_per_execution
+    if on_device and devices.count > 1:
+        check_even_split(len(x), params.validation_split, devices.count)
 
     keras.utils.set_random_seed(params.seed)
     if params.backend == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()  # same params, same machine: same metrics
-
-    # Many batches per compiled call, the same updates in the same order (README "Performance"):
-    # on JAX scanned inside XLA (stages/fused.py), elsewhere Keras's steps_per_execution.
-    fused = params.backend == "jax" and not params.distribute
     model = build_model(x.shape[1], y.shape[1], params)
-    compile_model(model, params, steps_per_execution=1 if fused else params.steps_per_execution)
-    distribution.report(model)
-    print(summary_text(model), end="")
-    print(f"train: backend {keras.backend.backend()}, devices {_devices(keras.backend.backend())}", file=sys.stderr)
+    steps_per_execution = params.steps_per_execution
+    if params.backend == "tensorflow" and devices.count > 1:
+        # Keras 3's TensorFlow trainer fails under a distribution strategy with steps_per_execution > 1
+        # (keras-team/keras#19246); it changes no result, only overhead.
+        steps_per_execution = 1
+    compile_model(model, fitted, steps_per_execution=steps_per_execution)
+    if devices.count > 1:
+        print(f"train: {devices.count} replicas in sync, global batch {batch_size}, learning rate {learning_rate:g}; "
+              f"weights on {report_replicas(model)}", file=sys.stderr)  # fmt: skip
+    if devices.chief:
+        print(summary_text(model), end="")
 
-    if prepare_state(STATE_DIR, params):
-        print(f"train: resuming the run saved in {STATE_DIR}/ after its last whole epoch", file=sys.stderr)
-    CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(LOG_DIR, ignore_errors=True)
-    callbacks = make_callbacks(params, HISTORY_CSV, CHECKPOINT_DIR, LOG_DIR, STATE_DIR)
+    state, resuming = prepare_state(params) if devices.chief else (Path(os.devnull), False)
+    if resuming:
+        print(f"train: resuming the run saved in {state}/ after its last whole epoch", file=sys.stderr)
+    if devices.chief:
+        CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(LOG_DIR, ignore_errors=True)
+    stopper = Stopper()
+    callbacks = [stopper, *make_callbacks(params, HISTORY_CSV, CHECKPOINT_DIR, LOG_DIR, state, devices.chief)]
     started = time.perf_counter()
-    if fused:
-        from stages.fused import fit_fused
-
-        history = fit_fused(model, x, y, params, callbacks)
-    else:
-        history = model.fit(
-            x,
-            y,
-            batch_size=params.batch_size,
-            epochs=params.epochs,
-            validation_split=params.validation_split,  # Keras's own: the last fraction, unshuffled
-            shuffle=params.shuffle,
-            callbacks=callbacks,
-            verbose=2,
-        )
+    with stopper.watching(watch_parent="DVC_STAGE" in os.environ):
+        if on_device:
+            history = fit_on_device(model, x, y, fitted, callbacks, mesh=devices.mesh)
+        else:
+            history = model.fit(x, y, batch_size=batch_size, epochs=params.epochs, callbacks=callbacks, verbose=2,
+                                validation_split=params.validation_split,  # Keras's own: the last part, unshuffled
+                                shuffle=params.shuffle)  # fmt: skip
     seconds = time.perf_counter() - started
     epochs = len(history.history["loss"])  # run by this process (fewer when resumed)
     print(f"train: {epochs} epochs in {seconds:.1f} s of fit ({seconds / epochs:.2f} s/epoch)", file=sys.stderr)
+    if not devices.chief:
+        return
 
     save_model_files(model, MODELS_DIR)
     write_text(MODELS_DIR / "summary.txt", summary_text(model))
-    write_json(TRAIN_METRICS, summarize_history(read_history(HISTORY_CSV), params.checkpoint.monitor))
-
-
-def _devices(backend: str) -> str:
-    if backend == "jax":
-        import jax
-
-        return ", ".join(str(d) for d in jax.devices())
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return ", ".join(d.name for d in tf.config.list_logical_devices())
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    summary = summarize_history(read_history(HISTORY_CSV), params.checkpoint.monitor)
+    write_json(TRAIN_METRICS, summary | {"hardware": devices.describe()})
 
 
 if __name__ == "__main__":

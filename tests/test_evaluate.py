@@ -6,7 +6,7 @@ import pytest
 from conftest import make_prepared, run_stage
 
 from stages.evaluate import confusion_csv, per_class_scores
-from stages.figures import misclassified_grid
+from stages.figures import misclassified_grid, prediction_grid
 from stages.prepared import read_split
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -24,15 +24,21 @@ def test_confusion_csv_has_one_row_per_image():
     assert confusion_csv(np.array([7, 2]), np.array([7, 3])) == "actual,predicted\n7,7\n2,3\n"
 
 
+def tile_titles(fig) -> list[str]:
+    (ax,) = fig.axes  # one mosaic, titled tile by tile
+    return [text.get_text() for text in ax.texts]
+
+
 def test_misclassified_grid_shows_only_wrong_images_titled_with_true_and_predicted_label():
-    images = np.arange(25 * 784).reshape(25, 784)
+    images = np.arange(25 * 784).reshape(25, 784) % 251
     labels = np.arange(25) % 10
     predicted = labels.copy()
     predicted[[3, 7, 20]] = [5, 1, 9]
     fig = misclassified_grid(images, labels, predicted, max_images=2)
-    titled = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in titled] == ["true 3, pred 5", "true 7, pred 1"]
-    assert (titled[1].get_images()[0].get_array() == images[7].reshape(28, 28)).all()
+    assert tile_titles(fig) == ["true 3, pred 5", "true 7, pred 1"]
+    mosaic = fig.axes[0].get_images()[0].get_array()
+    second_tile = mosaic[10:38, 30:58]  # 28-pixel tiles under a 10-pixel title band, 2 pixels apart
+    np.testing.assert_allclose(second_tile, images[7].reshape(28, 28) / images[7].max())
     assert fig.get_suptitle() == "Misclassified test images: 3 of 25 (the first 2)"
 
 
@@ -40,8 +46,15 @@ def test_misclassified_grid_says_so_when_every_image_is_right():
     labels = np.arange(10)
     fig = misclassified_grid(np.zeros((10, 784)), labels, labels, max_images=40)
     assert fig.get_suptitle() == "Misclassified test images: 0 of 10"
-    assert not any(ax.get_title() for ax in fig.axes)
+    assert tile_titles(fig) == []
     assert "every test image is classified correctly" in [text.get_text() for text in fig.texts]
+
+
+def test_the_prediction_grid_titles_each_image_with_its_guess_and_probability_red_where_wrong():
+    fig = prediction_grid(np.ones((3, 784)), np.array([1, 2, 3]), np.array([1, 5, 3]), np.array([0.9, 0.51, 1.0]))
+    (ax,) = fig.axes
+    assert [(t.get_text(), t.get_color()) for t in ax.texts] == [
+        ("1 (0.9000)", "black"), ("5 (0.5100)", "red"), ("3 (1.0000)", "black")]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

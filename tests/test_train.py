@@ -1,9 +1,10 @@
 import json
+import sys
 
 import keras
 import numpy as np
 import pytest
-from conftest import make_prepared, run_stage
+from conftest import make_prepared, run, run_stage
 
 from stages.history import read_history
 from stages.model import build_model
@@ -52,7 +53,31 @@ def test_train_logs_every_epoch_with_its_learning_rate(trained):
     metrics = json.loads((directory / "metrics/train.json").read_text())
     assert metrics["epochs"] == 4
     assert metrics["final"]["val_loss"] == pytest.approx(rows[-1]["val_loss"])
-    assert list((directory / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs are written"
+
+
+def test_tensorboard_reads_the_scalars_of_every_epoch(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    directory, _ = trained
+    rows = read_history(directory / "metrics/history.csv")
+    tags = {"train": ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"), "validation": ("epoch_loss",)}
+    for run_name, names in tags.items():
+        events = EventAccumulator(str(directory / "logs" / run_name))
+        events.Reload()
+        for name in names:
+            scalars = events.Scalars(name)
+            assert [s.step for s in scalars] == [0, 1, 2, 3], f"{run_name}/{name}"
+            column = ("val_" if run_name == "validation" else "") + name.removeprefix("epoch_")
+            assert [s.value for s in scalars] == pytest.approx([row[column] for row in rows], rel=1e-6)
+
+
+def test_the_jax_stage_never_imports_tensorflow_and_names_its_device_first(trained):
+    directory, result = trained
+    assert result.stderr.splitlines()[0] == "train: training on cpu:0 (cpu), backend jax"
+    hardware = json.loads((directory / "metrics/train.json").read_text())["hardware"]
+    assert hardware == {"backend": "jax", "kind": "cpu", "count": 1, "processes": 1}
+    probe = "import runpy, sys; runpy.run_module('stages.train', run_name='__main__'); print('tensorflow' in sys.modules and sys.modules['tensorflow'] is not None)"  # noqa: E501
+    assert run([sys.executable, "-c", probe], directory).stdout.strip().endswith("False")
 
 
 def test_checkpoints_are_looked_at_every_n_epochs_only(trained):

@@ -1,28 +1,27 @@
-"""The fused JAX loop (stages/fused.py) against Keras's own fit: the same results, bit for bit."""
+"""The training loop on the device (stages/loop.py) against Keras's own fit: the same results."""
 
 import keras
 import numpy as np
 import pytest
 from conftest import default_params, synthetic_mnist, with_overrides
 
-from stages.fused import fit_fused, group_bounds, group_size
+from stages.loop import batch_orders, fit_on_device, keras_split
 from stages.model import build_model, compile_model
 from stages.params import parse_params
 from stages.preprocess import prepare
 
 
-def test_group_size_is_the_largest_even_divisor_within_the_limit():
-    assert group_size(1500, 64) == 60  # the study: 48,000 / 32 training batches
-    assert group_size(375, 64) == 25  # and its 12,000 / 32 validation batches
-    assert group_size(7, 64) == 7
-    assert group_size(13, 4) == 1
-    assert group_size(0, 64) == 1
+def test_the_split_is_keras_validation_split():
+    assert keras_split(60000, 0.2) == (48000, 12000)
+    assert keras_split(1001, 0.2) == (800, 201)
 
 
-def test_group_bounds_cover_every_sample_once_with_the_partial_batch_alone():
-    assert group_bounds(100, 10, 4) == [(0, 40), (40, 80), (80, 100)]
-    assert group_bounds(105, 10, 5) == [(0, 50), (50, 100), (100, 105)]
-    assert group_bounds(7, 10, 3) == [(0, 7)]
+def test_an_epoch_is_one_call_of_full_batches_and_one_of_the_partial_batch():
+    parts = batch_orders(np.arange(105), 10)
+    assert [len(p) for p in parts] == [100, 5]
+    assert np.array_equal(np.concatenate(parts), np.arange(105))
+    assert [len(p) for p in batch_orders(np.arange(7), 10)] == [7]
+    assert [len(p) for p in batch_orders(np.arange(40), 10)] == [40]
 
 
 @pytest.mark.parametrize(
@@ -30,7 +29,7 @@ def test_group_bounds_cover_every_sample_once_with_the_partial_batch_alone():
     [(True, 32, 640), (False, 32, 640), (True, 48, 500)],  # the last: a partial batch in both parts
     ids=["shuffled", "in-order", "partial-batches"],
 )
-def test_fused_training_gives_exactly_what_keras_fit_gives(shuffle, batch_size, samples):
+def test_training_on_the_device_gives_what_keras_fit_gives(shuffle, batch_size, samples):
     overrides = {"train.shuffle": shuffle, "train.batch_size": batch_size, "train.epochs": 3,
                  "train.steps_per_execution": 4, "preprocess.train_samples": samples}  # fmt: skip
     params = parse_params(with_overrides(default_params(), overrides))
@@ -38,7 +37,7 @@ def test_fused_training_gives_exactly_what_keras_fit_gives(shuffle, batch_size, 
     x, y, train = data["x_train"], data["y_train"], params.train
 
     results = {}
-    for loop in ("keras", "fused"):
+    for loop in ("keras", "device"):
         keras.utils.set_random_seed(train.seed)
         model = build_model(784, 10, train)
         if loop == "keras":
@@ -47,12 +46,12 @@ def test_fused_training_gives_exactly_what_keras_fit_gives(shuffle, batch_size, 
                                 shuffle=shuffle, verbose=0)  # fmt: skip
         else:
             compile_model(model, train, steps_per_execution=1)
-            history = fit_fused(model, x, y, train, callbacks=[])
+            history = fit_on_device(model, x, y, train, callbacks=[])
         results[loop] = (history.history, model.get_weights())
 
-    (keras_history, keras_weights), (fused_history, fused_weights) = results["keras"], results["fused"]
-    assert keras_history.keys() == fused_history.keys()
+    (keras_history, keras_weights), (device_history, device_weights) = results["keras"], results["device"]
+    assert keras_history.keys() == device_history.keys()
     for name in keras_history:
-        np.testing.assert_allclose(fused_history[name], keras_history[name], rtol=1e-6, err_msg=name)
-    for fused_weight, keras_weight in zip(fused_weights, keras_weights, strict=True):
-        np.testing.assert_allclose(fused_weight, keras_weight, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(device_history[name], keras_history[name], rtol=1e-6, err_msg=name)
+    for device_weight, keras_weight in zip(device_weights, keras_weights, strict=True):
+        np.testing.assert_allclose(device_weight, keras_weight, rtol=1e-6, atol=1e-7)

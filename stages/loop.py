@@ -1,0 +1,148 @@
+"""The training loop on JAX: the data on the device, a whole epoch per compiled call.
+
+`model.fit` at batch 32 spends its time between batches, not in them: each batch is drawn
+and copied from the host and dispatched from Python. Here the training and validation
+arrays are copied to the device once; each epoch the host draws only the order (48,000
+integers), and one compiled call gathers every batch on the device and runs Keras's own
+train step over all of them in a `lax.scan`. Validation is a second call, with Keras's
+own test step. Between epochs the state goes back into the Keras variables and every
+callback sees the epoch exactly as under `model.fit` (EarlyStopping, ReduceLROnPlateau,
+checkpoints, history, TensorBoard, resume).
+
+The batches are those of `model.fit(validation_split=..., shuffle=True)`: the last
+fraction of the data validates, unshuffled, and the training order is one
+`np.random.permutation` per epoch from the generator `keras.utils.set_random_seed` seeds,
+drawn as fit draws it. With Keras's own steps, same updates in the same order:
+tests/test_loop.py holds this loop and `model.fit` to the same weights and history.
+"""
+
+import math
+import sys
+from functools import partial
+
+import numpy as np
+
+from stages.errors import ParamsError
+
+
+def keras_split(num_samples: int, validation_split: float) -> tuple[int, int]:
+    """(training, validation) sizes as Keras's `validation_split` cuts them."""
+    train = int(math.floor(num_samples * (1.0 - validation_split)))
+    return train, num_samples - train
+
+
+def check_even_split(num_samples: int, validation_split: float, replicas: int) -> None:
+    """Data-parallel JAX shards every batch evenly over the devices, the last, partial one too:
+    refuse early a sample count whose training or validation part does not divide by the device count."""
+    train, validation = keras_split(num_samples, validation_split)
+    if train % replicas == 0 and validation % replicas == 0:
+        return
+    fits = next(n for n in range(num_samples, 0, -1) if not any(p % replicas for p in keras_split(n, validation_split)))
+    raise ParamsError(
+        f"train.devices = {replicas} on JAX splits every batch evenly, the last one too, but "
+        f"preprocess.train_samples = {num_samples} makes a training part of {train} and a validation part of "
+        f"{validation} (validation_split {validation_split}); both must be multiples of {replicas}: set "
+        f"preprocess.train_samples to {fits}, for example, or use backend tensorflow"
+    )
+
+
+def batch_orders(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """An epoch's sample order cut into at most two calls: the full batches, then the partial one alone."""
+    full = len(order) // batch_size * batch_size
+    return [part for part in (order[:full], order[full:]) if len(part)]
+
+
+def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, mesh=None, stopper=None):
+    """model.fit(x, y, validation_split, shuffle, epochs, batch_size, callbacks, verbose=2), on the device.
+
+    `model` is compiled (steps_per_execution is not used here: an epoch is one call). With a `mesh`
+    (data-parallel), the data is copied to each of its devices and every batch split between them.
+    `stopper`, if given, is checked between calls (`stopper.check()` raises to stop). Returns the History.
+    """
+    import jax
+    import keras
+
+    from stages.devices import put_replicated, shard_batch
+
+    batch = params.batch_size
+    train_size, _ = keras_split(len(x), params.validation_split)
+    model._symbolic_build(data_batch=(x[:batch], y[:batch]))  # optimizer, loss and metrics, as fit builds them
+    if params.shuffle:
+        np.random.permutation(train_size)  # fit draws one order to peek at the data; so the epochs match its own
+
+    train_data = put_replicated(x[:train_size], mesh), put_replicated(y[:train_size], mesh)
+    validation_data = put_replicated(x[train_size:], mesh), put_replicated(y[train_size:], mesh)
+    train_epoch = jax.jit(_scan_steps(model.train_step, partial(shard_batch, mesh=mesh)))
+    validate = jax.jit(_scan_steps(model.test_step, partial(shard_batch, mesh=mesh)))
+    steps = math.ceil(train_size / batch)
+    callbacks = keras.callbacks.CallbackList(
+        callbacks, add_history=True, add_progbar=True, verbose=2, epochs=params.epochs, steps=steps, model=model
+    )
+    print(f"train: {steps} batches per compiled call, a whole epoch, data on {_data_device(train_data[0])}",
+          file=sys.stderr)  # fmt: skip
+
+    model.stop_training = False
+    callbacks.on_train_begin()
+    logs = {}
+    for epoch in range(model._initial_epoch or 0, params.epochs):  # BackupAndRestore sets _initial_epoch
+        model.reset_metrics()
+        callbacks.on_epoch_begin(epoch)
+        order = np.random.permutation(train_size) if params.shuffle else np.arange(train_size)
+        groups = (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+                  model.metrics_variables)  # fmt: skip
+        state = _read(groups)
+        for part in batch_orders(order, batch):
+            state = train_epoch(state, *train_data, part.reshape(-1, min(batch, len(part))))
+            if stopper:
+                stopper.check()
+        _write(groups, state)
+        logs = model.get_metrics_result()
+        callbacks.on_train_batch_end(steps - 1, logs)  # the progress bar counts the epoch's batches
+
+        model.reset_metrics()
+        groups = (model.trainable_variables, model.non_trainable_variables, model.metrics_variables)
+        state = _read(groups)
+        for part in batch_orders(np.arange(len(validation_data[0])), batch):
+            state = validate(state, *validation_data, part.reshape(-1, min(batch, len(part))))
+        _write(groups[2:], state[2:])
+        logs = logs | {f"val_{name}": value for name, value in model.get_metrics_result().items()}
+
+        callbacks.on_epoch_end(epoch, logs)
+        if stopper:
+            stopper.check()
+        if model.stop_training:
+            break
+    callbacks.on_train_end(logs)
+    return model.history
+
+
+def _scan_steps(step, shard_batch):
+    """Keras's one-batch `step(state, (x, y)) -> (logs, state)` over every batch of `orders`, in one scan.
+
+    The batches are gathered from the device-resident arrays by index, inside the compiled call.
+    """
+    import jax
+
+    def run(state, x, y, orders):
+        def body(state, rows):
+            _, state = step(state, (shard_batch(x[rows]), shard_batch(y[rows])))
+            return state, None
+
+        state, _ = jax.lax.scan(body, state, orders)
+        return state
+
+    return run
+
+
+def _read(groups) -> tuple:
+    return tuple([variable.value for variable in group] for group in groups)
+
+
+def _write(groups, values) -> None:
+    for group, group_values in zip(groups, values, strict=True):
+        for variable, value in zip(group, group_values, strict=True):
+            variable.assign(value)
+
+
+def _data_device(array) -> str:
+    return ", ".join(sorted(f"{d.platform}:{d.id}" for d in array.sharding.device_set))
