@@ -50,7 +50,7 @@ def main() -> None:
 
     import keras
 
-    from stages.model import load_trusted_model
+    from stages.model_files import load_trusted_model
 
     # Prediction needs no optimizer: loading without compiling skips building one, and one
     # predict gives both the pictures and the metrics (the loss is the training loss, as Keras's

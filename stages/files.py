@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import DataError
+from stages.errors import DataError, damaged
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -51,17 +51,20 @@ def save_arrays(directory: Path, arrays: dict[str, np.ndarray]) -> None:
             np.save(tmp, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def load_arrays(directory: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+def load_arrays(directory: Path, names: tuple[str, ...], stage: str) -> dict[str, np.ndarray]:
+    """The named .npy files of `directory`, written by `stage`; a missing or damaged one is a DataError
+    that says how to get it back."""
     arrays = {}
     for name in names:
         path = Path(directory) / f"{name}.npy"
         if not path.exists():
-            raise DataError(f"{path} is missing: run the stage that writes {directory}/ (`dvc repro`)")
+            raise DataError(f"{path} is missing: run the {stage} stage (`dvc repro`)")
         try:
             arrays[name] = np.load(path, allow_pickle=False)
         except ValueError as exc:
-            # numpy says "Object arrays cannot be loaded when allow_pickle=False" for pickles.
-            raise DataError(f"{path} is refused: {exc}; only plain numeric arrays are loaded") from None
+            problem = "holds pickled Python objects, which are never loaded" if "pickle" in str(exc) else (
+                f"is not a readable .npy file ({exc})")  # fmt: skip
+            raise damaged(path, problem, stage) from None
         except (OSError, EOFError) as exc:
-            raise DataError(f"{path} is not a readable .npy file ({exc}); rerun `dvc repro`") from None
+            raise damaged(path, f"is not a readable .npy file ({exc})", stage) from None
     return arrays

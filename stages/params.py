@@ -119,8 +119,10 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ParamsError(f"{path} not found: run the stages from the project root") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path} is not valid YAML: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{path} is not valid YAML ({exc}): fix it, or `git checkout -- {path}`") from None
+    except OSError as exc:
+        raise ParamsError(f"{path} could not be read ({exc.strerror or exc})") from None
     return parse_params(raw, str(path))
 
 

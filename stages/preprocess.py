@@ -38,7 +38,7 @@ def prepare(raw: dict[str, np.ndarray], params: PreprocessParams) -> dict[str, n
 
 def main() -> None:
     params = load_params().preprocess
-    raw = load_arrays(RAW_DIR, ARRAY_NAMES)
+    raw = load_arrays(RAW_DIR, ARRAY_NAMES, stage="fetch")
     check_images(raw, str(RAW_DIR), params.num_classes)
     prepared = prepare(raw, params)
     for split in SPLITS:

@@ -45,15 +45,16 @@ def summarize_history(rows: list[dict], monitor: str) -> dict:
 
 def main() -> None:
     params = load_params().train
+    x, y = read_split(split_path("train"))
     use_backend(params.backend)
     devices = start_devices(params.backend, params.devices)  # before Keras builds anything
     print(devices.line(), file=sys.stderr)
-    x, y = read_split(split_path("train"))
 
     import keras  # only now: the backend is fixed at import
 
     from stages.loop import check_even_split, fit_on_device
-    from stages.model import build_model, compile_model, make_callbacks, save_model_files, summary_text
+    from stages.model import build_model, compile_model, make_callbacks, summary_text
+    from stages.model_files import save_model_files
     from stages.stopper import Stopper
 
     # With N devices each sees batch_size samples a step: the global batch and learning rate scale by N.

@@ -25,9 +25,8 @@ from stages.history import read_history
 
 pytestmark = pytest.mark.slow
 
-# Slow enough to be killed mid-epoch, well before the end: 600 steps an epoch, one per compiled call.
-KILLABLE = TINY | {"train.epochs": 6, "train.batch_size": 4, "train.steps_per_execution": 1,
-                   "train.early_stopping.patience": 50}  # fmt: skip
+# Slow enough to be killed mid-run, well before the end: 800 steps an epoch, 30 epochs.
+KILLABLE = TINY | {"train.epochs": 30, "train.batch_size": 1, "train.early_stopping.patience": 50}
 
 
 def as_in_a_terminal() -> None:
@@ -96,14 +95,22 @@ def test_a_repro_killed_during_train_is_completed_by_the_next_repro(tmp_path, un
     assert stages_run(dvc(project, "repro").stdout) == []
 
 
+def saved_epoch(metadata: Path) -> int:
+    try:
+        return json.loads(metadata.read_text())["epoch"]
+    except (OSError, ValueError):
+        return -1
+
+
 def kill_after_saved_epoch(directory: Path, epoch: int) -> int:
-    """Start a resumable training, kill -9 it mid-epoch once epoch `epoch` is saved; the saved epoch."""
+    """Start a training, kill -9 it mid-epoch once epoch `epoch` is saved; the saved epoch."""
     process = start([sys.executable, "-m", "stages.train"], directory)
-    metadata = directory / ".train-state/training_metadata.json"
     deadline = time.monotonic() + 240
-    while not (
-        metadata.is_file() and metadata.read_text().strip() and json.loads(metadata.read_text())["epoch"] >= epoch
-    ):
+    while True:
+        found = [m for m in (directory / ".train-state").glob("*/training_metadata.json") if m.parent.name != "kept"]
+        if found and saved_epoch(found[0]) >= epoch:
+            metadata = found[0]
+            break
         assert process.poll() is None and time.monotonic() < deadline, "no saved epoch to kill after"
         time.sleep(0.05)
     time.sleep(0.1)  # Keras writes the metadata last, so the save is complete: now into the next epoch
@@ -116,30 +123,99 @@ def kill_after_saved_epoch(directory: Path, epoch: int) -> int:
 @pytest.mark.parametrize("latest", ["intact", "corrupt"])
 def test_a_killed_run_resumes_from_its_last_saved_epoch(tmp_path, latest):
     # 400 steps an epoch and 12 epochs: the kill lands mid-epoch, long before the end.
-    make_prepared(tmp_path, KILLABLE | {"train.resume": True, "train.batch_size": 1, "train.epochs": 12})
+    make_prepared(tmp_path, KILLABLE | {"train.resume": True, "train.epochs": 12})
     saved = kill_after_saved_epoch(tmp_path, 2)
+    (state,) = (tmp_path / ".train-state").iterdir()
     if latest == "corrupt":  # as if killed while writing it: Keras restores the save before it (.bkp)
-        weights = tmp_path / ".train-state/latest.weights.h5"
+        weights = state / "latest.weights.h5"
         weights.write_bytes(weights.read_bytes()[:5000])
-        saved = json.loads((tmp_path / ".train-state/training_metadata.json.bkp").read_text())["epoch"]
+        saved = json.loads((state / "training_metadata.json.bkp").read_text())["epoch"]
 
     result = run_stage("train", tmp_path)
-    assert "resuming the run saved in .train-state/" in result.stderr
+    assert f"resuming the run saved in {state.relative_to(tmp_path)}/" in result.stderr
     assert f"Epoch {saved + 1}/12" in result.stdout and f"Epoch {saved}/12" not in result.stdout
     rows = read_history(tmp_path / "metrics/history.csv")
     assert [row["epoch"] for row in rows] == list(range(1, 13)), "the killed run's epochs are kept"
     assert json.loads((tmp_path / "metrics/train.json").read_text())["epochs"] == 12
-    assert not (tmp_path / ".train-state").exists(), "the state is removed once training ends"
+    assert not state.exists(), "the state is removed once training ends"
 
 
-def test_resume_refuses_state_saved_with_other_params(tmp_path):
-    state = tmp_path / ".train-state"
-    state.mkdir()
-    (state / "params.json").write_text(json.dumps({"learning_rate": 0.5}))
+def test_a_killed_run_is_kept_when_resume_is_off_and_resumed_later(tmp_path):
+    make_prepared(tmp_path, KILLABLE | {"train.epochs": 12})
+    saved = kill_after_saved_epoch(tmp_path, 3)  # a long run, killed
+    (state,) = (tmp_path / ".train-state").iterdir()
+    # Started again without resume, and killed early: the further run is kept, and said so.
+    process = start([sys.executable, "-m", "stages.train"], tmp_path)
+    wait_for_epochs(tmp_path / "metrics/history.csv", 1, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    output, _ = process.communicate(timeout=60)
+    kept = state / "kept"
+    assert f"train: kept {kept.relative_to(tmp_path)}/, a killed run of these params ({saved + 1} of 12 epochs)" in (
+        output
+    )
+    assert "dvc exp run -S train.resume=true" in output
+    assert saved_epoch(kept / "training_metadata.json") == saved
+
+    write_params(tmp_path, KILLABLE | {"train.epochs": 12, "train.resume": True})
+    result = run_stage("train", tmp_path)
+    assert f"Epoch {saved + 2}/12" in result.stdout and f"Epoch {saved + 1}/12" not in result.stdout
+    assert not state.exists(), "kept until a run of the same params finishes, then removed"
+
+
+def test_resume_with_nothing_saved_for_these_params_says_so_and_starts_from_the_first_epoch(tmp_path):
+    other = tmp_path / ".train-state/0123456789ab"
+    other.mkdir(parents=True)
+    (other / "training_metadata.json").write_text('{"epoch": 5}')
     make_prepared(tmp_path, {"train.resume": True})
-    result = run_stage("train", tmp_path, check=False)
-    assert result.returncode == 2
-    assert "train.resume = True, but .train-state/ holds a run with other train params" in result.stderr
+    result = run_stage("train", tmp_path)
+    assert "train.resume is true, but .train-state/ holds no killed run of these params" in result.stderr
+    assert "Epoch 1/2" in result.stdout
+    assert other.exists(), "another configuration's state is left alone"
+
+
+def test_a_kill_of_the_dvc_process_alone_stops_its_training_with_nothing_half_written(tmp_path):
+    project = copy_project(tmp_path)
+    write_params(project, KILLABLE)
+    commit_all(project, "pipeline")
+    process = start([sys.executable, "-m", "dvc", "repro"], project)
+    wait_for_epochs(project / "metrics/history.csv", 1, process)
+    (train,) = [p for p in children(process.pid) if "stages.train" in cmdline(p)]
+    os.kill(process.pid, signal.SIGKILL)  # dvc alone, not its process group: its stage is orphaned
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{train}").exists() and "stages.train" in cmdline(train):
+        assert time.monotonic() < deadline, "the orphaned training is still running"
+        time.sleep(0.2)
+    assert not list(project.rglob(".tmp-*")), "nothing half-written"
+    history = (project / "metrics/history.csv").read_text()
+    time.sleep(2)
+    assert (project / "metrics/history.csv").read_text() == history, "nothing writes on after the stop"
+    result = dvc(project, "repro")  # DVC's lock of the dead run is released; the run completes
+    assert stages_run(result.stdout) == ["train", "evaluate"]
+
+
+def children(pid: int) -> list[int]:
+    """Every descendant of `pid` (from /proc), so the test finds the stage process under dvc."""
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry.name))
+                    frontier.append(int(entry.name))
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def test_a_second_repro_at_once_fails_with_dvcs_lock_and_the_first_finishes(tmp_path):

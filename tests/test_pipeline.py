@@ -34,6 +34,20 @@ def test_repro_runs_every_stage_and_every_output_loads(repro):
     assert (project / "dvc.lock").is_file()
 
 
+# Library chatter a normal run must not print: TensorFlow's and absl's start-up logging, the oneDNN
+# note (which worries anyone who came for reproducibility), Keras's HDF5 "legacy" warning.
+CHATTER = ("absl::InitializeLog", "oneDNN custom operations", "You are saving your model as an HDF5 file",
+           "Compiled the loaded model", "WARNING:absl", "rebuild TensorFlow", "cpu_feature_guard")  # fmt: skip
+
+
+def test_the_console_shows_the_projects_keras_and_dvc_lines_only(repro):
+    _, first = repro
+    output = first.stdout + first.stderr
+    assert not [line for line in output.splitlines() if any(noise in line for noise in CHATTER)], output
+    assert "train: training on cpu:0 (cpu), backend jax" in output
+    assert "Epoch 1/2" in output and "evaluate: test_loss" in output
+
+
 def test_a_second_repro_does_nothing(repro):
     project, _ = repro
     again = dvc(project, "repro")

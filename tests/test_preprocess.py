@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from conftest import run, run_stage, synthetic_mnist, write_params
 
-from stages.errors import DataError
-from stages.files import load_arrays, save_arrays
+from stages.files import save_arrays
 from stages.params import load_params
 from stages.prepared import read_split
 from stages.preprocess import flatten_and_scale, one_hot, prepare
@@ -78,14 +77,3 @@ def test_bad_raw_data_is_an_error_naming_the_file_and_problem(tmp_path, change, 
     assert result.returncode == 2
     assert f"error: data/raw: {message}" in result.stderr
     assert not (tmp_path / "data/prepared").exists()
-
-
-def test_a_missing_or_pickled_array_is_refused(tmp_path):
-    raw = synthetic_mnist(n_train=10, n_test=10)
-    save_arrays(tmp_path, raw)
-    (tmp_path / "y_test.npy").unlink()
-    with pytest.raises(DataError, match="y_test.npy is missing"):
-        load_arrays(tmp_path, ("x_train", "y_test"))
-    np.save(tmp_path / "y_test.npy", np.array([{"code": "x"}], dtype=object), allow_pickle=True)
-    with pytest.raises(DataError, match="y_test.npy is refused: Object arrays cannot be loaded"):
-        load_arrays(tmp_path, ("y_test",))

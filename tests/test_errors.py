@@ -1,0 +1,130 @@
+"""Every stage's every input, damaged: one `error:` line naming the file or key, what is wrong and
+what to run; exit code 2; no traceback, no numpy pickle advice; nothing that was there is lost."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY, make_prepared, run_stage, synthetic_mnist, write_params
+
+from stages.files import save_arrays
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A project after a whole (tiny) run: raw and prepared data, a model, its history and metrics."""
+    directory = tmp_path_factory.mktemp("workspace")
+    make_prepared(directory, {"train.epochs": 1})
+    save_arrays(directory / "data/raw", synthetic_mnist(TINY["preprocess.train_samples"], 200))
+    run_stage("train", directory)
+    run_stage("evaluate", directory)
+    return directory
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(b"\x00\x93NUMPY not really \xff\xfe" * 40)
+
+
+def truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def missing(path: Path) -> None:
+    path.unlink()
+
+
+def pickled(path: Path) -> None:
+    objects = np.array([{"code": "anything"}], dtype=object)
+    if path.suffix == ".npz":
+        np.savez(path, x=objects, y=np.zeros((1, 10), np.float32))
+    else:
+        np.save(path, objects, allow_pickle=True)
+
+
+def wrong_members(path: Path) -> None:
+    np.savez(path, images=np.zeros((2, 784), np.float32), labels=np.zeros((2, 10), np.float32))
+
+
+def wrong_columns(path: Path) -> None:
+    path.write_text("epoch,acc,loss\n1,0.5,0.7\n")
+
+
+def not_numbers(path: Path) -> None:
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], lines[1].replace(".", "x", 1)]) + "\n")
+
+
+DAMAGED_FILES = [
+    ("preprocess", "data/raw/x_train.npy", damage)
+    for damage in (garbage, truncated, empty, missing, pickled)
+] + [
+    ("train", "data/prepared/train.npz", damage)
+    for damage in (garbage, truncated, empty, missing, pickled, wrong_members)
+] + [
+    ("evaluate", "data/prepared/test.npz", garbage),
+    ("evaluate", "models/model.h5", garbage),
+    ("evaluate", "models/model.h5", truncated),
+    ("evaluate", "models/model.h5", empty),
+    ("evaluate", "models/model.h5", missing),
+    ("evaluate", "metrics/history.csv", garbage),
+    ("evaluate", "metrics/history.csv", empty),
+    ("evaluate", "metrics/history.csv", missing),
+    ("evaluate", "metrics/history.csv", wrong_columns),
+    ("evaluate", "metrics/history.csv", not_numbers),
+    ("train", "params.yaml", garbage),
+]  # fmt: skip
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def run_damaged(workspace: Path, tmp_path: Path, stage: str, env: dict | None = None, damage=None, name=""):
+    """Run `stage` on a copy of the workspace with one thing damaged; check it fails the one clear way."""
+    project = tmp_path / "project"
+    shutil.copytree(workspace, project)
+    if damage:
+        damage(project / name)
+    before = snapshot(project)
+    result = run_stage(stage, project, check=False, env=env or {})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "allow_pickle=" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert snapshot(project) == before, "a failed stage changes nothing"
+    return errors[0]
+
+
+@pytest.mark.parametrize(("stage", "name", "damage"), DAMAGED_FILES, ids=lambda v: getattr(v, "__name__", v))
+def test_a_damaged_input_file_is_named_with_the_way_back(workspace, tmp_path, stage, name, damage):
+    error = run_damaged(workspace, tmp_path, stage, damage=damage, name=name)
+    assert name in error, error
+    if damage is missing:
+        assert "is missing: run the" in error and "`dvc repro`" in error, error
+    elif name == "params.yaml":
+        assert "is not valid" in error, error
+    else:
+        restore = f"git checkout -- {name}" if name.startswith("metrics/") else f"dvc checkout -f {name}"
+        assert f"restore it with `{restore}` or rebuild it with `dvc repro -f -s " in error, error
+
+
+@pytest.mark.parametrize(
+    ("stage", "variable", "value"),
+    [
+        ("fetch", "MNIST_CACHE_DIR", "params.yaml"),  # a file, not a directory
+        ("train", "MNIST_CACHE_DIR", "params.yaml/cache"),  # under a file: cannot be made
+        ("train", "MNIST_CPU_DEVICES", "two"),
+        ("train", "KERAS_DISTRIBUTION_NUM_PROCESSES", "several"),
+        ("evaluate", "MNIST_CACHE_DIR", "params.yaml"),
+    ],
+)
+def test_a_bad_environment_variable_is_named_with_what_to_set(workspace, tmp_path, stage, variable, value):
+    if stage == "fetch":
+        write_params(workspace, TINY | {"train.epochs": 1})
+    error = run_damaged(workspace, tmp_path, stage, env={variable: value})
+    assert f"{variable} = {value!r}" in error, error
