@@ -37,6 +37,7 @@ PROJECT_FILES = (
     ".dvcignore",
     ".gitignore",
     "plots/template.html",  # .dvc/config names it as the plots page template
+    "plots/templates",  # dvc.yaml's custom chart templates
 )
 
 

@@ -32,6 +32,8 @@ CHARTS = {
     "metrics_confusion_csv": "Test set confusion matrix",
 }
 PICTURES = ("learning_curves.png", "predictions.png", "misclassified.png")
+VIEWPORT = {"width": 1400, "height": 900}
+MIN_CHART_WIDTH = 500  # px: a chart fills its half of the page (or more), not DVC's default 300
 # Debian's chromium as root, with nothing that phones home; name resolution is off as well.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -56,12 +58,21 @@ READ_PAGE = """() => {
             marks: div.querySelectorAll("svg g.role-mark > path, svg g.role-mark > text").length,
             canvas: div.querySelectorAll("canvas").length,
             text: [...div.querySelectorAll("svg text")].map((t) => t.textContent),
+            width: Math.max(0, ...[...div.querySelectorAll("svg")].map((s) => s.getBoundingClientRect().width)),
+            counts: [...div.querySelectorAll("svg g.mark-text.role-mark > text")].map((t) => t.textContent),
+            axes: [...div.querySelectorAll("svg [aria-roledescription=axis]")].map((a) => a.getAttribute("aria-label")),
             note: [...div.querySelectorAll(".chart-missing, .chart-error")].map((p) => p.textContent),
         };
     }
     const pictures = [...document.querySelectorAll("img")].map((i) => [i.getAttribute("src"), i.naturalWidth]);
     const banner = document.getElementById("plots-setup-needed");
-    return {charts, pictures, banner: getComputedStyle(banner).display !== "none" ? banner.innerText : null};
+    const page = document.documentElement;
+    // Whatever reaches past the right edge of the window (a picture could also overflow inside its own box).
+    const outside = [...document.querySelectorAll("svg, img")]
+        .filter((e) => e.getBoundingClientRect().right > page.clientWidth + 0.5)
+        .map((e) => `${e.closest("div[id]").id} ${e.tagName}: ${e.getBoundingClientRect().right}`);
+    return {charts, pictures, outside, scroll: [page.scrollWidth, page.clientWidth],
+            banner: getComputedStyle(banner).display !== "none" ? banner.innerText : null};
 }""".replace("CHART_CONTAINERS", CHART_CONTAINERS)
 # Every chart either drawn or replaced by a note.
 SETTLED = """() => [...document.querySelectorAll(CHART_CONTAINERS)]
@@ -146,7 +157,7 @@ def open_offline(chromium: str, page: Path, screenshot: str) -> dict:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         try:
-            context = browser.new_context(offline=True, viewport={"width": 1300, "height": 900})
+            context = browser.new_context(offline=True, viewport=VIEWPORT)
             context.route("**/*", refuse_remote)
             tab = context.new_page()
             tab.on("request", lambda request: requested.append(request.url))
@@ -178,6 +189,29 @@ def assert_every_chart_drawn(shown: dict, pictures: int) -> None:
     assert shown["errors"] == []
 
 
+def assert_sized_to_the_page(shown: dict) -> None:
+    """No horizontal scrolling at 1400 px, and every chart wide enough to read."""
+    scroll_width, client_width = shown["scroll"]
+    assert scroll_width <= client_width, f"the page scrolls sideways: {scroll_width} > {client_width}"
+    assert shown["outside"] == []
+    for chart_id, chart in shown["charts"].items():
+        assert chart["width"] > MIN_CHART_WIDTH, f"{chart_id} is {chart['width']} px wide"
+
+
+def assert_confusion_counts_written(shown: dict, revisions: int) -> None:
+    """Each cell of the confusion matrix shows its count: together they count the test set once per revision."""
+    chart = shown["charts"]["metrics_confusion_csv"]
+    counts = [int(text.replace(",", "")) for text in chart["counts"] if text]
+    assert len(counts) >= 10, chart["counts"]
+    assert sum(counts) == TINY["preprocess.test_samples"] * revisions
+    assert "mistakes" in chart["text"]  # the legend of the colour scale, which leaves out the diagonal
+
+
+def assert_learning_rate_on_a_log_axis(shown: dict) -> None:
+    axes = shown["charts"]["metrics_history_csv"]["axes"]
+    assert any(axis.startswith("Y-axis titled 'learning rate' for a log scale") for axis in axes), axes
+
+
 @pytest.mark.slow
 def test_plots_show_draws_every_chart_offline_in_chromium(chromium, experiments):
     dvc(experiments, "plots", "show")
@@ -185,6 +219,9 @@ def test_plots_show_draws_every_chart_offline_in_chromium(chromium, experiments)
     assert not re.search(r"<script[^>]+src=", index.read_text())
     shown = open_offline(chromium, index, "plots-show.png")
     assert_every_chart_drawn(shown, pictures=len(PICTURES))
+    assert_sized_to_the_page(shown)
+    assert_confusion_counts_written(shown, revisions=1)
+    assert_learning_rate_on_a_log_axis(shown)
     for picture in PICTURES:
         assert any(src.endswith(picture) for src, _ in shown["pictures"]), picture
     axes = shown["charts"]["Accuracy"]["text"]
@@ -196,9 +233,12 @@ def test_plots_diff_draws_both_experiments_on_the_same_charts_offline(chromium, 
     dvc(experiments, "plots", "diff", *EXPERIMENTS)
     shown = open_offline(chromium, experiments / "dvc_plots/index.html", "plots-diff.png")
     assert_every_chart_drawn(shown, pictures=len(PICTURES) * len(EXPERIMENTS))
-    for chart_id in ("Accuracy", "Loss"):
-        legend = shown["charts"][chart_id]["text"]
+    assert_sized_to_the_page(shown)
+    for chart_id in ("Accuracy", "Loss", "metrics_history_csv", "metrics_confusion_csv"):
+        legend = shown["charts"][chart_id]["text"]  # a legend, or the facet headers of the confusion matrix
         assert all(name in legend for name in EXPERIMENTS), f"{chart_id}: {legend}"
+    assert_confusion_counts_written(shown, revisions=len(EXPERIMENTS))
+    assert_learning_rate_on_a_log_axis(shown)
 
 
 @pytest.mark.slow
@@ -235,6 +275,8 @@ def test_plots_export_writes_every_chart_as_svg_and_png(experiments):
         svg = ET.parse(files.pop(f"{stem}.svg")).getroot()
         assert svg.tag == "{http://www.w3.org/2000/svg}svg"
         assert files.pop(f"{stem}.png").read_bytes().startswith(PNG_MAGIC)
+        if stem == "metrics-confusion-csv":  # the project's own template, counts written in the cells
+            assert ">mistakes<" in ET.tostring(svg, encoding="unicode")
     assert sorted(files) == sorted(f"workspace_metrics_{picture}" for picture in PICTURES)
     assert all(path.read_bytes().startswith(PNG_MAGIC) for path in files.values())
 
