@@ -38,7 +38,7 @@ def read_json(path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
-    """The team's remotes, a baseline with the prepared data pushed, and one experiment per machine pushed.
+    """The team's remotes, a trained baseline pushed, and one experiment per machine pushed.
 
     Returns the Git remote and, per machine, what its run left in its workspace (model bytes, metrics).
     """
@@ -50,8 +50,10 @@ def team(tmp_path_factory):
     dvc(project, "remote", "add", "-d", "team", str(storage))
     write_params(project, TINY)
     commit_all(project, "pipeline, params and the team DVC remote")
-    dvc(project, "repro", "preprocess")  # the data once; the machines pull it instead of fetching
-    commit_all(project, "data")
+    # A trained baseline, as the team's main branch has: the machines pull its data instead of fetching,
+    # and its metrics/.gitignore keeps the DVC-cached figures out of Git in every commit after it.
+    dvc(project, "repro")
+    commit_all(project, "baseline run")
     dvc(project, "push")
     run(["git", "push", "-q", str(git_remote), f"HEAD:refs/heads/{BRANCH}"], project)
 
@@ -135,6 +137,8 @@ def test_a_registered_model_version_is_fetched_with_dvc_artifacts_get_without_cl
         registered = run(["gto", "register", "mnist-dnn", "--version", version], release)
         print(registered.stdout)
         assert f"mnist-dnn@{version}" in registered.stdout, registered.stdout
+    tracked = run(["git", "ls-files", "metrics", "models"], release).stdout.split()
+    assert not [path for path in tracked if path.endswith((".png", ".h5"))], f"DVC outputs committed to Git: {tracked}"
     dvc(release, "push")  # the experiments' pushes already uploaded the models; this is the usual step
     run(["git", "push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}", "--tags"], release)
     shown = run(["gto", "show", "mnist-dnn"], release).stdout
