@@ -25,9 +25,10 @@ BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-7  # Keras's Adam defaults
 
 def init(key, sizes=(784, 256, 128, 10)):
     params = []
-    for key, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes, sizes[1:], strict=False)):
+    keys = jax.random.split(key, len(sizes) - 1)
+    for layer_key, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True):
         limit = np.sqrt(6 / (n_in + n_out))
-        params.append((jax.random.uniform(key, (n_in, n_out), minval=-limit, maxval=limit), jnp.zeros(n_out)))
+        params.append((jax.random.uniform(layer_key, (n_in, n_out), minval=-limit, maxval=limit), jnp.zeros(n_out)))
     return params
 
 

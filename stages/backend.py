@@ -37,3 +37,5 @@ def use_backend(name: str) -> None:
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir("jax")))
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+        # A size cap turns on JAX's file lock around each read and write: sweep workers share it safely.
+        os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(1 << 30))

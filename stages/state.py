@@ -29,7 +29,7 @@ def epochs_saved(folder: Path) -> int:
     """Whole epochs a saved state holds (0 if none, or unreadable: then it cannot be resumed anyway)."""
     for name in (METADATA, f"{METADATA}.bkp"):  # .bkp: the save before, if the last was cut short
         try:
-            return int(json.loads((Path(folder) / name).read_text())["epoch"]) + 1
+            return int(json.loads((Path(folder) / name).read_text())["epoch"])  # epochs completed
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return 0
