@@ -1,40 +1,47 @@
 #!/usr/bin/env bash
-# The GPU checks in one go, for a lent GPU machine that has JAX with CUDA but no Keras,
-# TensorFlow, DVC or package index (see README "Performance"). From the repository root:
-#   .whl/  wheels for keras, namex, optree, pydantic(-core), annotated-types, typing-inspection,
-#          typing_extensions (cp312 manylinux), installed with --no-index;
-#   .gpu/mnist_raw.npz  data/raw/ compressed (np.savez_compressed).
-# Runs the stages directly (no DVC): preprocess, the default training, evaluate; then the
-# training at other steps_per_execution. Writes logs and metrics to $OUT (or ./gpu-out).
-set -euo pipefail
+# Every GPU check in one go, on a lent GPU machine (JAX with CUDA, no Keras, TensorFlow or DVC,
+# no package index; ../shared/docs/gpu.md). Prepare here with benchmarks/gpu_prepare.sh, then run
+# there from the repository root with .gpu/ carried:   OUT=$OUT bash benchmarks/gpu_check.sh
+# It runs the stages directly (no DVC) on the prepared data and writes logs and metrics to $OUT:
+#   1. the default training: the device it names, seconds of fit and of the whole process, and
+#      evaluate's test accuracy (issue targets: <= 3 s of fit and <= 12 s of process on an H100,
+#      test accuracy >= 0.983);
+#   2. the same training again: the metrics must be identical (XLA's deterministic GPU ops);
+#   3. two trainings side by side on the one GPU (each JAX process takes a bounded share);
+#   4. the hand-written JAX floor (benchmarks/floor.py), for the per-epoch ratio.
+set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 KERAS_BACKEND=jax  # Keras defaults to TensorFlow, absent there
-nvidia-smi -L
-python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+nvidia-smi -L | tee "$OUT/gpu.txt"
+python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)" | tee -a "$OUT/gpu.txt"
 
-run_dir() {  # run_dir NAME SPE EPOCHS: a work dir with data/raw and params for that run
+run_dir() {  # run_dir NAME: a working directory with the prepared data and the default params
   local dir=/tmp/gpu-$1
-  mkdir -p "$dir/data"
-  [ -d /tmp/gpu-raw ] || python3 -c "
-import numpy as np, os
-os.makedirs('/tmp/gpu-raw')
-with np.load('.gpu/mnist_raw.npz') as d:
-    for k in d.files: np.save(f'/tmp/gpu-raw/{k}.npy', d[k])"
-  ln -sfn /tmp/gpu-raw "$dir/data/raw"
-  sed -e "s/^  steps_per_execution: .*/  steps_per_execution: $2/" -e "s/^  epochs: .*/  epochs: $3/" params.yaml > "$dir/params.yaml"
+  rm -rf "$dir" && mkdir -p "$dir/data" && ln -s "$PWD/.gpu/prepared" "$dir/data/prepared" && cp params.yaml "$dir/"
   echo "$dir"
 }
 
-d=$(run_dir default 64 50)
-(cd "$d" && python3 -m stages.preprocess && python3 -m stages.train 2>&1 | tee "$OUT/train-default.log" | grep -v "^Epoch" \
-  && python3 -m stages.evaluate && cp metrics/train.json "$OUT/train-default.json" && cp metrics/evaluate.json "$OUT/evaluate-default.json" \
-  && cp metrics/history.csv "$OUT/history-default.csv")
-for spe in 1 500; do
-  e=$([ "$spe" = 1 ] && echo 3 || echo 50)
-  d=$(run_dir "spe$spe" "$spe" "$e")
-  (cd "$d" && ln -sfn /tmp/gpu-default/data/prepared data/prepared \
-    && python3 -m stages.train 2>&1 | tee "$OUT/train-spe$spe.log" | grep "train:")
+train() {  # train NAME: the train stage as a whole process, timed
+  local dir; dir=$(run_dir "$1")
+  local started; started=$(date +%s.%N)
+  (cd "$dir" && python3 -m stages.train > "$OUT/train-$1.log" 2>&1)
+  local status=$?
+  local seconds; seconds=$(python3 -c "print(round($(date +%s.%N) - $started, 1))")
+  echo "$1: exit $status, whole process $seconds s" | tee -a "$OUT/summary.txt"
+  grep -h "^train:" "$OUT/train-$1.log" | tee -a "$OUT/summary.txt"
+  cp "$dir/metrics/train.json" "$OUT/train-$1.json" 2>/dev/null; cp "$dir/metrics/history.csv" "$OUT/history-$1.csv" 2>/dev/null
+}
+
+train first
+(cd /tmp/gpu-first && python3 -m stages.evaluate > "$OUT/evaluate-first.log" 2>&1; cp metrics/metrics.json "$OUT/metrics-first.json")
+tail -1 "$OUT/evaluate-first.log" | tee -a "$OUT/summary.txt"
+train second
+cmp -s "$OUT/history-first.csv" "$OUT/history-second.csv" && echo "repeatable: identical history" | tee -a "$OUT/summary.txt" \
+  || echo "NOT repeatable: histories differ" | tee -a "$OUT/summary.txt"
+train side-a & train side-b & wait
+nvidia-smi --query-gpu=memory.used,memory.total --format=csv | tee -a "$OUT/summary.txt"
+for epochs in 6 24; do
+  python3 benchmarks/floor.py "$epochs" .gpu/prepared/train.npz | tee -a "$OUT/summary.txt"
 done
-grep -h "train:" "$OUT"/train-*.log
