@@ -34,7 +34,7 @@ def use_backend(name: str) -> None:
     if name == "jax":
         # Compiled programs are kept on disk, so a rerun (evaluate after a params change, the next
         # sweep run) loads them instead of compiling again; the same program gives the same results.
-        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir("jax")))
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir("jax-compiled")))
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
         # A size cap turns on JAX's file lock around each read and write: sweep workers share it safely.

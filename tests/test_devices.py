@@ -1,16 +1,37 @@
 """train.devices: the batch/learning-rate rule, the refusal of a count that is not there, and real
 data-parallel runs on two simulated CPU devices, on JAX and TensorFlow."""
 
+import os
 import re
 
 import pytest
 from conftest import default_params, make_prepared, run_stage, with_overrides
 
-from stages.devices import scale_for_replicas, start_devices
+from stages.devices import prepare_environment, scale_for_replicas, start_devices
 from stages.errors import ParamsError
 from stages.history import read_history
 from stages.loop import check_even_split
 from stages.params import parse_params
+
+
+def test_before_the_backend_starts_gpu_ops_are_made_deterministic_and_memory_bounded(monkeypatch):
+    for name in ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "MNIST_CPU_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    prepare_environment("jax")
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
+    # Each process allocates as it needs, up to a share of the card: two sweep workers fit on one GPU.
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert float(os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"]) < 0.5
+
+
+def test_a_users_own_settings_win(monkeypatch):
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)  # restored after the test
+    monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops=false")
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.9")
+    monkeypatch.setenv("MNIST_CPU_DEVICES", "2")
+    prepare_environment("jax")
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false --xla_force_host_platform_device_count=2"
+    assert os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.9"
 
 
 def test_one_device_changes_nothing():
