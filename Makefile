@@ -56,10 +56,12 @@ $(STAMP): $(LOCKS) | $(UV)
 	$(UV) pip sync --quiet --require-hashes --python $(VENV)/bin/python $(SYNC_LOCKS)
 	touch $@
 
-# uv, from the system Python's pip: quiet (-qq keeps errors), hash-checked, wheels only.
+# uv, from the system Python's pip: quiet (-qq shows errors only, not this machine's pip.conf notes
+# or the running-as-root warning), hash-checked, wheels only. --target, a folder of its own, is
+# allowed on an externally managed (PEP 668) Python too.
 $(UV): tools/uv-requirements.txt
 	rm -rf $(UV_DIR)
-	$(PYTHON) -m pip install -qq --disable-pip-version-check --no-warn-script-location --root-user-action=ignore \
+	$(PYTHON) -m pip install -qq --disable-pip-version-check --no-warn-script-location \
 		--require-hashes --only-binary=:all: --target $(UV_DIR) -r tools/uv-requirements.txt
 	touch $@
 
