@@ -1,0 +1,219 @@
+"""`make setup`: the accelerator it detects, the locks it installs, and what those locks resolve to.
+
+This machine has no GPU, so a stand-in `nvidia-smi` script on PATH plays one; the locks are resolved
+against the package index with `uv pip sync --dry-run` (index pages only, no wheels downloaded).
+"""
+
+import importlib.metadata
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UV = ROOT / ".tools" / "uv" / "bin" / "uv"
+LOCKS = ["requirements.lock", "requirements-cuda.lock", "requirements-tensorflow-cuda.lock"]
+H100 = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-8e1b6d3c-2f4a-4c55-9a1e-0b7d2c9f4e61)"
+DRIVERLESS = (
+    "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+    "Make sure that the latest NVIDIA driver is installed and running."
+)
+
+
+def _path_without_nvidia_smi() -> str:
+    return os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "nvidia-smi").exists())
+
+
+def _env(tmp_path: Path, nvidia_smi: tuple[str, int] | None) -> dict[str, str]:
+    """The environment with no `nvidia-smi`, or with a stand-in that prints `output` and exits `code`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ACCELERATOR", "TENSORFLOW", "MAKEFLAGS", "MFLAGS")}
+    env["PATH"] = _path_without_nvidia_smi()
+    if nvidia_smi is not None:
+        output, code = nvidia_smi
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        script = bin_dir / "nvidia-smi"
+        script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\nexit {code}\n")
+        script.chmod(0o755)
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def _accelerator(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([ROOT / "tools" / "accelerator", *args], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize(
+    ("nvidia_smi", "choice", "reason"),
+    [
+        ((H100, 0), "cuda", "nvidia-smi lists: GPU 0: NVIDIA H100 80GB HBM3"),
+        ((DRIVERLESS, 9), "cpu", "nvidia-smi -L failed: NVIDIA-SMI has failed because it couldn't communicate"),
+        (("No devices found.", 6), "cpu", "nvidia-smi -L failed: No devices found."),
+        (("", 0), "cpu", "nvidia-smi -L lists no GPU"),
+        (None, "cpu", "no nvidia-smi on PATH"),
+    ],
+    ids=["gpu", "driverless", "no-devices", "empty-listing", "no-nvidia-smi"],
+)
+def test_accelerator_detection(tmp_path, nvidia_smi, choice, reason):
+    env = _env(tmp_path, nvidia_smi)
+    assert _accelerator(env) == f"{choice}\n"
+    why = _accelerator(env, "--why")
+    assert why.startswith(f"{choice} ({reason}") and why.endswith(")\n") and why.count("\n") == 1
+    assert "UUID" not in why
+
+
+def _dry_run(env: dict[str, str], *make_args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-n", "-B", "setup", *make_args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def _sync_command(env: dict[str, str], *make_args: str) -> list[str]:
+    result = _dry_run(env, *make_args)
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if " pip sync " in line]
+    return shlex.split(line)
+
+
+@pytest.mark.parametrize(
+    ("nvidia_smi", "make_args", "cuda"),
+    [
+        ((H100, 0), (), True),
+        (None, (), False),
+        ((DRIVERLESS, 9), (), False),
+        ((H100, 0), ("ACCELERATOR=cpu",), False),
+        (None, ("ACCELERATOR=cuda",), True),
+    ],
+    ids=["gpu", "no-nvidia-smi", "driverless", "gpu-forced-cpu", "no-gpu-forced-cuda"],
+)
+def test_setup_installs_the_cuda_lock_only_for_cuda(tmp_path, nvidia_smi, make_args, cuda):
+    env = _env(tmp_path, nvidia_smi)
+    command = _sync_command(env, *make_args)
+    assert "--require-hashes" in command and "requirements.lock" in command
+    assert ("requirements-cuda.lock" in command) is cuda
+    assert "requirements-tensorflow-cuda.lock" not in command
+    # `make -n` shows the @echo line as the command it is.
+    [says] = [line for line in _dry_run(env, *make_args).stdout.splitlines() if "setup: accelerator" in line]
+    assert f"setup: accelerator {'cuda' if cuda else 'cpu'} (" in says
+    assert says.endswith(f'({make_args[0]} given)"') if make_args else "given" not in says
+
+
+@pytest.mark.parametrize("bad", ["ACCELERATOR=rocm", "ACCELERATOR=", "TENSORFLOW=rocm"])
+def test_a_bad_choice_fails_with_one_line(tmp_path, bad):
+    result = _dry_run(_env(tmp_path, None), bad)
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert f"{bad}: use cpu" in line, line
+
+
+def _requirements(lock: Path) -> dict[str, tuple[str, list[str]]]:
+    """{normalized name: (version, [hash, ...])} from a `uv pip compile --generate-hashes` file."""
+    entries: dict[str, tuple[str, list[str]]] = {}
+    name = None
+    for line in lock.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            requirement = re.fullmatch(r"([A-Za-z0-9._-]+)(\[[^]]*\])?==(\S+) \\", line)
+            assert requirement, f"{lock.name}: not an exact pin followed by hashes: {line!r}"
+            name = re.sub(r"[-_.]+", "-", requirement[1]).lower()
+            assert name not in entries, f"{lock.name}: {name} twice"
+            entries[name] = (requirement[3], [])
+        else:
+            assert name, f"{lock.name}: indented line before any requirement: {line!r}"
+            hash_line = re.fullmatch(r"\s+--hash=sha256:([0-9a-f]{64})( \\)?", line)
+            assert hash_line, f"{lock.name}: {name}: not a sha256 hash line: {line!r}"
+            entries[name][1].append(hash_line[1])
+    return entries
+
+
+@pytest.mark.parametrize("lock", [*LOCKS, "tools/uv-requirements.txt"])
+def test_every_requirement_is_pinned_with_sha256_hashes(lock):
+    entries = _requirements(ROOT / lock)
+    assert entries
+    assert not [name for name, (_, hashes) in entries.items() if not hashes]
+
+
+def test_the_cuda_locks_match_requirements_lock():
+    cpu, cuda, tf_cuda = (_requirements(ROOT / lock) for lock in LOCKS)
+    jax = cpu["jax"][0]
+    assert cpu["jaxlib"][0] == jax
+    assert cuda["jax-cuda12-plugin"][0] == cuda["jax-cuda12-pjrt"][0] == jax
+    assert tf_cuda["tensorflow"][0] == cpu["tensorflow-cpu"][0]
+    assert "pip" in cpu  # the fetch stage runs `python -m pip download`
+    assert not [name for name in cpu if name.startswith(("nvidia-", "jax-cuda"))]
+    # A package in two locks is the same pin with the same hashes, so `uv pip sync` takes both files.
+    for other in (cuda, tf_cuda):
+        for name in other.keys() & cpu.keys():
+            assert other[name] == cpu[name], name
+    for name in cuda.keys() & tf_cuda.keys():
+        assert cuda[name] == tf_cuda[name], name
+
+
+@pytest.fixture(scope="module")
+def uv_venv(tmp_path_factory):
+    if not UV.exists():
+        pytest.skip("no .tools/uv: run `make setup`")
+    venv = tmp_path_factory.mktemp("dry") / "venv"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_PYTHON_PREFERENCE": "only-system"}
+    subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, venv], check=True, env=env)
+    return venv
+
+
+def _would_install(venv: Path, *locks: Path) -> dict[str, str]:
+    command = [UV, "pip", "sync", "--dry-run", "--require-hashes", "--python", venv / "bin" / "python", *locks]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Would download" in result.stderr
+    return dict(re.findall(r"^ \+ (\S+)==(\S+)$", result.stderr, re.MULTILINE))
+
+
+def test_the_cuda_lock_resolves_with_requirements_lock(uv_venv):
+    jax = _requirements(ROOT / "requirements.lock")["jax"][0]
+    packages = _would_install(uv_venv, ROOT / "requirements.lock", ROOT / "requirements-cuda.lock")
+    assert packages["jax"] == packages["jaxlib"] == packages["jax-cuda12-plugin"] == packages["jax-cuda12-pjrt"] == jax
+    assert "nvidia-cudnn-cu12" in packages and "tensorflow-cpu" in packages
+
+
+def test_tensorflow_cuda_replaces_tensorflow_cpu(uv_venv, tmp_path):
+    # The Makefile's own command that drops tensorflow-cpu from requirements.lock, run on a copy.
+    dry = _dry_run(_env(tmp_path, None), "TENSORFLOW=cuda", "ACCELERATOR=cuda")
+    assert dry.returncode == 0, dry.stderr
+    [awk] = [line for line in dry.stdout.splitlines() if line.startswith("awk ")]
+    sync = _sync_command(_env(tmp_path, None), "TENSORFLOW=cuda", "ACCELERATOR=cuda")
+    work = tmp_path / "work"
+    (work / ".venv").mkdir(parents=True)
+    (work / "requirements.lock").write_text((ROOT / "requirements.lock").read_text())
+    subprocess.run(awk, shell=True, cwd=work, check=True)
+    without_tf_cpu = [work / arg for arg in sync if arg.startswith(".venv/") and arg.endswith(".lock")]
+    assert len(without_tf_cpu) == 1 and "requirements.lock" not in sync
+    filtered = _requirements(without_tf_cpu[0])
+    assert "tensorflow-cpu" not in filtered
+    assert filtered == {k: v for k, v in _requirements(ROOT / "requirements.lock").items() if k != "tensorflow-cpu"}
+
+    locks = [without_tf_cpu[0], *(ROOT / arg for arg in sync if arg in LOCKS)]
+    assert [lock.name for lock in locks[1:]] == ["requirements-cuda.lock", "requirements-tensorflow-cuda.lock"]
+    packages = _would_install(uv_venv, *locks)
+    tf = _requirements(ROOT / "requirements.lock")["tensorflow-cpu"][0]
+    assert packages["tensorflow"] == tf and "tensorflow-cpu" not in packages
+    assert packages["jax-cuda12-plugin"] == packages["jax"]
+
+
+def test_this_venv_holds_what_make_setup_chose():
+    stamps = list(Path(sys.prefix).glob(".installed-*"))
+    if len(stamps) != 1:
+        pytest.skip(f"{sys.prefix} was not made by `make setup`")
+    accelerator, _, tensorflow = stamps[0].name.split("-")[1:4]
+    names = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in importlib.metadata.distributions()}
+    cuda = sorted(n for n in names if n.startswith(("nvidia-", "jax-cuda")))
+    if accelerator == "cpu" and tensorflow == "cpu":
+        assert cuda == []
+    if accelerator == "cuda":
+        assert importlib.metadata.version("jax-cuda12-plugin") == importlib.metadata.version("jax")
+    assert ("tensorflow" in names) is (tensorflow == "cuda")
+    assert ("tensorflow-cpu" in names) is (tensorflow == "cpu")
+    assert "pip" in names
