@@ -5,6 +5,7 @@ import os
 import sys
 
 from stages.cache import cache_dir
+from stages.console import TENSORFLOW_NOISE, native_stderr_without
 from stages.errors import ParamsError
 
 BACKEND_PACKAGES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
@@ -31,6 +32,9 @@ def use_backend(name: str) -> None:
         # process that never uses it. None in sys.modules makes that import fail at once, so the
         # answer is False, as on a machine without TensorFlow.
         sys.modules["tensorflow"] = None
+    if name == "tensorflow" and "tensorflow" not in sys.modules:
+        with native_stderr_without(TENSORFLOW_NOISE):
+            import tensorflow  # noqa: F401  (imported here so its C++ start-up notes are filtered)
     if name == "jax":
         # Compiled programs are kept on disk, so a rerun (evaluate after a params change, the next
         # sweep run) loads them instead of compiling again; the same program gives the same results.
