@@ -23,6 +23,7 @@ Environment, set here before the backend starts (a user's own setting wins):
 """
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from stages.errors import ParamsError
@@ -57,6 +58,11 @@ class Devices:
     def describe(self) -> dict:
         """What metrics/train.json records of the hardware."""
         return {"backend": self.backend, "kind": self.kind, "count": self.count, "processes": self.processes}
+
+    @contextmanager
+    def failures(self):
+        """Inside: a collective that fails because another process of the job died is a PipelineError."""
+        yield
 
     def line(self) -> str:
         where = ", ".join(self.names)
@@ -168,7 +174,7 @@ def _start_tensorflow(wanted: int) -> Devices:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * simulated)
     if os.environ.get("TF_CONFIG"):
         # A cluster of workers, each with its own devices; the chief (worker 0) writes outputs.
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = _multi_worker_strategy()
         resolver = strategy.cluster_resolver
         processes, index = len(resolver.cluster_spec().as_dict().get("worker", [])), resolver.task_id
         if strategy.num_replicas_in_sync != wanted:
@@ -186,6 +192,28 @@ def _start_tensorflow(wanted: int) -> Devices:
         # Process-wide, as `with strategy.scope()` around build, compile and fit would be.
         tf.distribute.experimental_set_strategy(tf.distribute.MirroredStrategy(devices=list(chosen)))
     return Devices("tensorflow", _tf_kind(gpus), chosen)
+
+
+def _multi_worker_strategy():
+    """MultiWorkerMirroredStrategy, with a `reduce` that takes what Keras 3's fit gives it.
+
+    Keras 3.15's TensorFlow trainer fails under this strategy twice: to build the model it reduces
+    the first (x, y) batch as one nest, which this strategy cannot (a TODO in `Strategy.reduce`:
+    "Attempt to convert a value (PerReplica...) to a Tensor"); and it reduces every step's
+    scalar metrics along axis 0 ("Invalid reduction dimension 0 for input with 0 dimensions").
+    Here a nest is reduced value by value, and a scalar across the replicas only.
+    """
+    import tensorflow as tf
+
+    class Strategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            def one(value):
+                rank = self.experimental_local_results(value)[0].shape.rank
+                return super(Strategy, self).reduce(reduce_op, value, axis if rank else None)
+
+            return tf.nest.map_structure(one, value)
+
+    return Strategy()
 
 
 def _tf_kind(gpus: list) -> str:
