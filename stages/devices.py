@@ -22,10 +22,13 @@ Environment, set here before the backend starts (a user's own setting wins):
   start, so two sweep workers (`dvc queue start --jobs 2`) fit on one GPU.
 """
 
+import atexit
 import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from stages.errors import ParamsError
+from stages.errors import ParamsError, PipelineError
 
 CPU_DEVICES_ENV = "MNIST_CPU_DEVICES"
 XLA_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
@@ -58,10 +61,61 @@ class Devices:
         """What metrics/train.json records of the hardware."""
         return {"backend": self.backend, "kind": self.kind, "count": self.count, "processes": self.processes}
 
+    @contextmanager
+    def failures(self):
+        """In a job of several processes, a collective that fails because another process died (or its
+        host went away) becomes one PipelineError naming the job, and this process then leaves at once."""
+        if self.processes == 1:
+            yield
+            return
+        try:
+            yield
+        except Exception as exc:
+            reason = _lost_peer(self.backend, exc)
+            if reason is None:
+                raise
+            # JAX's exit handler waits at a shutdown barrier for every process, the dead one too, until
+            # its heartbeat times out and then aborts; registered after it, this one runs first.
+            atexit.register(_leave_now, 2)
+            raise PipelineError(
+                f"process {self.process_index} of this {self.processes}-process training job lost another "
+                f"process ({reason}); the job is over: look in the other processes' logs for why, then start "
+                "all of them again"
+            ) from None
+
     def line(self) -> str:
         where = ", ".join(self.names)
         processes = f", process {self.process_index} of {self.processes}" if self.processes > 1 else ""
         return f"train: training on {where} ({self.kind}), backend {self.backend}{processes}"
+
+
+# How a collective reports a peer that is gone: gloo (JAX on CPUs) and gRPC (TensorFlow, JAX's coordinator).
+LOST_PEER_MARKERS = ("Gloo", "Connection reset", "Connection refused", "Connection closed", "Socket closed",
+                     "UNAVAILABLE", "DEADLINE_EXCEEDED", "heartbeat", "Collective ops is aborted")  # fmt: skip
+
+
+def _lost_peer(backend: str, exc: Exception) -> str | None:
+    """The line of `exc` that says a peer process is gone, or None when it is some other error."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gone = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+                tf.errors.CancelledError)  # fmt: skip
+        if not isinstance(exc, gone):
+            return None
+    elif not isinstance(exc, (RuntimeError, ValueError)):  # jax.errors.JaxRuntimeError is a RuntimeError
+        return None
+    lines = [line.strip() for line in str(exc).splitlines()]
+    found = next((line for line in lines if any(marker in line for marker in LOST_PEER_MARKERS)), None)
+    if found is None and backend == "tensorflow":
+        found = next((line for line in lines if line), type(exc).__name__)
+    return found[:300] if found else None
+
+
+def _leave_now(code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def simulated_cpu_devices() -> int:
@@ -168,7 +222,7 @@ def _start_tensorflow(wanted: int) -> Devices:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * simulated)
     if os.environ.get("TF_CONFIG"):
         # A cluster of workers, each with its own devices; the chief (worker 0) writes outputs.
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = _multi_worker_strategy()
         resolver = strategy.cluster_resolver
         processes, index = len(resolver.cluster_spec().as_dict().get("worker", [])), resolver.task_id
         if strategy.num_replicas_in_sync != wanted:
@@ -186,6 +240,28 @@ def _start_tensorflow(wanted: int) -> Devices:
         # Process-wide, as `with strategy.scope()` around build, compile and fit would be.
         tf.distribute.experimental_set_strategy(tf.distribute.MirroredStrategy(devices=list(chosen)))
     return Devices("tensorflow", _tf_kind(gpus), chosen)
+
+
+def _multi_worker_strategy():
+    """MultiWorkerMirroredStrategy, with a `reduce` that takes what Keras 3's fit gives it.
+
+    Keras 3.15's TensorFlow trainer fails under this strategy twice: to build the model it reduces
+    the first (x, y) batch as one nest, which this strategy cannot (a TODO in `Strategy.reduce`:
+    "Attempt to convert a value (PerReplica...) to a Tensor"); and it reduces every step's
+    scalar metrics along axis 0 ("Invalid reduction dimension 0 for input with 0 dimensions").
+    Here a nest is reduced value by value, and a scalar across the replicas only.
+    """
+    import tensorflow as tf
+
+    class Strategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            def one(value):
+                rank = self.experimental_local_results(value)[0].shape.rank
+                return super(Strategy, self).reduce(reduce_op, value, axis if rank else None)
+
+            return tf.nest.map_structure(one, value)
+
+    return Strategy()
 
 
 def _tf_kind(gpus: list) -> str:

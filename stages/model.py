@@ -3,9 +3,11 @@
 Import this only after `stages.backend.use_backend`: importing Keras fixes the backend.
 """
 
+import hashlib
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from stages.events import EventFile, epoch_scalars
 from stages.files import atomic_path
@@ -94,10 +96,10 @@ class EpochEvents(keras.callbacks.Callback):
 
 
 def make_callbacks(
-    params: TrainParams, history_csv: Path, checkpoint_dir: Path, log_dir: Path, state_dir: Path, chief: bool = True
+    params: TrainParams, history_csv: Path, checkpoint_dir: Path, log_dir: Path, state_dir: Path
 ) -> list:
-    """The study's callbacks. In a multi-process job only the chief (process 0) writes files; every
-    process stops early and lowers the learning rate alike, on the same global metrics."""
+    """The study's callbacks. In a multi-process job every process runs them all, on the same global
+    metrics (saving takes part in collectives); all but process 0 write into a scratch folder."""
     monitor = params.checkpoint.monitor
     callbacks = [
         keras.callbacks.EarlyStopping(monitor=params.early_stopping.monitor, patience=params.early_stopping.patience),
@@ -106,8 +108,6 @@ def make_callbacks(
             monitor=params.reduce_lr.monitor, factor=params.reduce_lr.factor, patience=params.reduce_lr.patience
         ),
     ]
-    if not chief:
-        return callbacks
     callbacks += [
         PeriodicCheckpoint(
             # The study's name pattern, e.g. val_loss0.081.weights.h5 (Keras 3 wants .weights.h5).
@@ -129,3 +129,11 @@ def make_callbacks(
     if params.tensorboard:
         callbacks.append(EpochEvents(log_dir))
     return callbacks
+
+
+def weights_checksum(model: keras.Model) -> str:
+    """A short hash of the weights' bytes: every process of a job in sync logs the same one."""
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable.value)).tobytes())
+    return digest.hexdigest()[:16]

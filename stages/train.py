@@ -11,6 +11,7 @@ dvc.lock on every run). In a multi-process job only process 0 writes them.
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def main() -> None:
     import keras  # only now: the backend is fixed at import
 
     from stages.loop import check_even_split, fit_on_device
-    from stages.model import build_model, compile_model, make_callbacks, summary_text
+    from stages.model import build_model, compile_model, make_callbacks, summary_text, weights_checksum
     from stages.model_files import save_model_files
     from stages.stopper import Stopper
 
@@ -82,32 +83,35 @@ def main() -> None:
     if devices.chief:
         print(summary_text(model), end="")
 
-    state, resuming = prepare_state(params) if devices.chief else (Path(os.devnull), False)
-    if resuming:
-        print(f"train: resuming the run saved in {state}/ after its last whole epoch", file=sys.stderr)
-    if devices.chief:
-        CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(LOG_DIR, ignore_errors=True)
-    stopper = Stopper()
-    callbacks = [stopper, *make_callbacks(params, HISTORY_CSV, CHECKPOINT_DIR, LOG_DIR, state, devices.chief)]
-    started = time.perf_counter()
-    with stopper.watching(watch_parent="DVC_STAGE" in os.environ):
-        if on_device:
-            history = fit_on_device(model, x, y, fitted, callbacks, mesh=devices.mesh)
-        else:
-            history = model.fit(x, y, batch_size=batch_size, epochs=params.epochs, callbacks=callbacks, verbose=2,
-                                validation_split=params.validation_split,  # Keras's own: the last part, unshuffled
-                                shuffle=params.shuffle)  # fmt: skip
-    seconds = time.perf_counter() - started
-    epochs = len(history.history["loss"])  # run by this process (fewer when resumed)
-    print(f"train: {epochs} epochs in {seconds:.1f} s of fit ({seconds / epochs:.2f} s/epoch)", file=sys.stderr)
-    if not devices.chief:
-        return
+    # Saving reads the replicated weights with collectives between the processes, so every process runs
+    # the same callbacks and saves alike: process 0 into the project, the others into a scratch folder.
+    with tempfile.TemporaryDirectory(prefix="train-scratch-") as scratch:
+        root = Path() if devices.chief else Path(scratch)
+        state, resuming = prepare_state(params)  # each process its own (not DVC's), so each can resume
+        if resuming:
+            print(f"train: resuming the run saved in {state}/ after its last whole epoch", file=sys.stderr)
+        (root / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(root / LOG_DIR, ignore_errors=True)
+        stopper = Stopper()
+        callbacks = [stopper, *make_callbacks(params, root / HISTORY_CSV, root / CHECKPOINT_DIR, root / LOG_DIR, state)]
+        started = time.perf_counter()
+        with stopper.watching(watch_parent="DVC_STAGE" in os.environ), devices.failures():
+            if on_device:
+                history = fit_on_device(model, x, y, fitted, callbacks, mesh=devices.mesh)
+            else:
+                history = model.fit(x, y, batch_size=batch_size, epochs=params.epochs, callbacks=callbacks, verbose=2,
+                                    validation_split=params.validation_split,  # Keras's own: the last part, unshuffled
+                                    shuffle=params.shuffle)  # fmt: skip
+            seconds = time.perf_counter() - started
+            epochs = len(history.history["loss"])  # run by this process (fewer when resumed)
+            print(f"train: {epochs} epochs in {seconds:.1f} s of fit ({seconds / epochs:.2f} s/epoch)", file=sys.stderr)
+            if devices.processes > 1:  # the same on every process: one model, trained in sync
+                print(f"train: weights checksum {weights_checksum(model)}", file=sys.stderr)
 
-    save_model_files(model, MODELS_DIR)
-    write_text(MODELS_DIR / "summary.txt", summary_text(model))
-    summary = summarize_history(read_history(HISTORY_CSV), params.checkpoint.monitor)
-    write_json(TRAIN_METRICS, summary | {"hardware": devices.describe()})
+            save_model_files(model, root / MODELS_DIR)
+            write_text(root / MODELS_DIR / "summary.txt", summary_text(model))
+            summary = summarize_history(read_history(root / HISTORY_CSV), params.checkpoint.monitor)
+            write_json(root / TRAIN_METRICS, summary | {"hardware": devices.describe()})
 
 
 if __name__ == "__main__":
