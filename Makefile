@@ -53,7 +53,7 @@ $(STAMP): $(LOCKS) | $(UV)
 	rm -rf $(VENV)
 	$(UV) venv --quiet --python $(PYTHON) $(VENV)
 	$(if $(filter cuda,$(TENSORFLOW)),awk '/^[^ #]/ { skip = /^tensorflow-cpu==/ } !skip' requirements.lock > $(NO_TF_CPU))
-	$(UV) pip sync --quiet --require-hashes --python $(VENV)/bin/python $(SYNC_LOCKS)
+	$(UV) pip sync --quiet --require-hashes --compile-bytecode --python $(VENV)/bin/python $(SYNC_LOCKS)
 	touch $@
 
 # uv, from the system Python's pip: quiet (-qq shows errors only, not this machine's pip.conf notes

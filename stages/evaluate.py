@@ -6,6 +6,8 @@ metrics/confusion.csv (actual, predicted) for DVC's confusion template,
 metrics/learning_curves.png, metrics/predictions.png and metrics/misclassified.png.
 """
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,13 @@ def confusion_csv(actual: np.ndarray, predicted: np.ndarray) -> str:
     return "actual,predicted\n" + "".join(f"{a},{p}\n" for a, p in zip(actual, predicted, strict=True))
 
 
+def draw(name: str, path: Path, *args) -> None:
+    """Save the figure `stages.figures.<name>(*args)` to `path`; run in the pictures process."""
+    from stages import figures
+
+    figures.save_figure(getattr(figures, name)(*args), path)
+
+
 def main() -> None:
     all_params = load_params()
     params = all_params.evaluate
@@ -48,31 +57,36 @@ def main() -> None:
     x, y = read_split(split_path("test"))
     history = read_history(HISTORY_CSV)  # every input checked before the slow part
 
-    import keras
+    # The pictures are drawn by a second process while this one loads Keras and predicts, so a
+    # two-core machine works on both at once; only that process imports matplotlib. It is forked
+    # now, before JAX starts threads (fork and threads do not mix).
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pictures:
+        drawn = [pictures.submit(draw, "learning_curves", METRICS_DIR / "learning_curves.png", history)]
 
-    from stages.model_files import load_trusted_model
+        import keras
 
-    # Prediction needs no optimizer: loading without compiling skips building one, and one
-    # predict gives both the pictures and the metrics (the loss is the training loss, as Keras's
-    # evaluate computes it).
-    model = load_trusted_model(MODEL_FILE, compile=False)
-    probabilities = model.predict(x, batch_size=BATCH_SIZE, verbose=0)
-    actual, predicted = y.argmax(axis=1), probabilities.argmax(axis=1)
-    test_loss = float(keras.ops.mean(keras.losses.get(all_params.train.loss)(y, probabilities)))
-    test_accuracy = float(np.mean(actual == predicted))
+        from stages.model_files import load_trusted_model
 
-    metrics = {"test_loss": round(test_loss, 6), "test_accuracy": round(test_accuracy, 6)}
-    metrics |= per_class_scores(actual, predicted, y.shape[1])
-    write_json(METRICS_DIR / "metrics.json", metrics)
-    write_text(METRICS_DIR / "confusion.csv", confusion_csv(actual, predicted))
+        # Prediction needs no optimizer: loading without compiling skips building one, and one
+        # predict gives both the pictures and the metrics (the loss is the training loss, as Keras's
+        # evaluate computes it).
+        model = load_trusted_model(MODEL_FILE, compile=False)
+        probabilities = model.predict(x, batch_size=BATCH_SIZE, verbose=0)
+        actual, predicted = y.argmax(axis=1), probabilities.argmax(axis=1)
+        n = params.num_images
+        grid = (x[:n], actual[:n], predicted[:n], probabilities[:n].max(axis=1))
+        drawn.append(pictures.submit(draw, "prediction_grid", METRICS_DIR / "predictions.png", *grid))
+        wrong = (x, actual, predicted, MISCLASSIFIED_IMAGES)
+        drawn.append(pictures.submit(draw, "misclassified_grid", METRICS_DIR / "misclassified.png", *wrong))
 
-    from stages.figures import learning_curves, misclassified_grid, prediction_grid, save_figure
-
-    save_figure(learning_curves(history), METRICS_DIR / "learning_curves.png")
-    n = params.num_images
-    grid = prediction_grid(x[:n], actual[:n], predicted[:n], probabilities[:n].max(axis=1))
-    save_figure(grid, METRICS_DIR / "predictions.png")
-    save_figure(misclassified_grid(x, actual, predicted, MISCLASSIFIED_IMAGES), METRICS_DIR / "misclassified.png")
+        test_loss = float(keras.ops.mean(keras.losses.get(all_params.train.loss)(y, probabilities)))
+        test_accuracy = float(np.mean(actual == predicted))
+        metrics = {"test_loss": round(test_loss, 6), "test_accuracy": round(test_accuracy, 6)}
+        metrics |= per_class_scores(actual, predicted, y.shape[1])
+        write_json(METRICS_DIR / "metrics.json", metrics)
+        write_text(METRICS_DIR / "confusion.csv", confusion_csv(actual, predicted))
+        for picture in drawn:
+            picture.result()
     print(f"evaluate: test_loss {test_loss:.4f}, test_accuracy {test_accuracy:.4f}")
 
 
