@@ -16,12 +16,15 @@ def project_imports(module: Path) -> set[str]:
     while pending:
         tree = ast.parse(pending.pop().read_text())
         for node in ast.walk(tree):
-            names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in getattr(node, "names", [])]
-            if not isinstance(node, ast.Import | ast.ImportFrom):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:  # `from stages.x import y`, `from stages import x`
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            else:
                 continue
             for name in names:
                 path = ROOT / (name.replace(".", "/") + ".py")
-                if name and name.startswith("stages.") and path.is_file() and path not in found:
+                if name.startswith("stages.") and path.is_file() and path not in found:
                     found.add(path)
                     pending.append(path)
     return {str(path.relative_to(ROOT)) for path in found}

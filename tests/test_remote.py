@@ -55,7 +55,7 @@ def test_a_fresh_clone_pulls_every_output_byte_identical_and_has_nothing_to_reru
     dvc(copy, "pull")
     pulled = output_files(copy)
     assert pulled == output_files(project)
-    for path in ("data/raw/x_train.npy", "data/prepared/y_test.npy", "models/model.h5", "models/model-no-opt.h5",
+    for path in ("data/raw/x_train.npy", "data/prepared/test.npz", "models/model.h5", "models/model-no-opt.h5",
                  "models/model.weights.h5", "metrics/predictions.png", "metrics/misclassified.png"):  # fmt: skip
         assert path in pulled, f"{path} was not pulled"
     again = dvc(copy, "repro")
