@@ -33,6 +33,11 @@ class ModelError(PipelineError):
     pass
 
 
+def missing(path, stage: str) -> "DataError":
+    """The error for an input that is not there: the stage that writes it."""
+    return DataError(f"{path} is missing: run the {stage} stage (`dvc repro`)")
+
+
 def damaged(path, problem: str, stage: str, restore: str | None = None) -> "DataError":
     """The error for an input that exists but is wrong: what is wrong, and the two ways back.
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import DataError, damaged
+from stages.errors import damaged, missing
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -58,7 +58,7 @@ def load_arrays(directory: Path, names: tuple[str, ...], stage: str) -> dict[str
     for name in names:
         path = Path(directory) / f"{name}.npy"
         if not path.exists():
-            raise DataError(f"{path} is missing: run the {stage} stage (`dvc repro`)")
+            raise missing(path, stage)
         try:
             arrays[name] = np.load(path, allow_pickle=False)
         except ValueError as exc:

@@ -4,7 +4,7 @@ import csv
 import io
 from pathlib import Path
 
-from stages.errors import DataError, damaged
+from stages.errors import damaged, missing
 
 HISTORY_CSV = Path("metrics/history.csv")
 COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
@@ -25,7 +25,7 @@ def read_history(path: Path, missing_ok: bool = False) -> list[dict]:
     if not path.is_file():
         if missing_ok:
             return []
-        raise DataError(f"{path} is missing: run the train stage first (`dvc repro`)")
+        raise missing(path, "train")
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)

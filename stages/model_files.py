@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 
-from stages.errors import ModelError, damaged
+from stages.errors import ModelError, damaged, missing
 from stages.files import atomic_path
 
 
@@ -35,7 +35,7 @@ def save_model_files(model: keras.Model, models_dir: Path) -> None:
 def load_trusted_model(path: Path, compile: bool = True) -> keras.Model:
     """Load with Keras's safe_mode: a file carrying serialized code (a Lambda) is refused."""
     if not Path(path).is_file():
-        raise ModelError(f"{path} is missing: run the train stage first (`dvc repro`)")
+        raise missing(path, "train")
     try:
         return keras.models.load_model(path, compile=compile, safe_mode=True)
     except ValueError as exc:

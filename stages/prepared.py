@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import DataError, damaged
+from stages.errors import damaged, missing
 from stages.files import atomic_path
 
 PREPARED_DIR = Path("data/prepared")
@@ -39,7 +39,7 @@ def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of one split, checked, so that a wrong or damaged file fails with its name and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path} is missing: run the preprocess stage (`dvc repro`)")
+        raise missing(path, "preprocess")
     try:
         with np.load(path, allow_pickle=False) as npz:
             if sorted(npz.files) != sorted(MEMBERS):
