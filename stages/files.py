@@ -51,6 +51,13 @@ def save_arrays(directory: Path, arrays: dict[str, np.ndarray]) -> None:
             np.save(tmp, np.ascontiguousarray(array), allow_pickle=False)
 
 
+def unreadable(exc: Exception, kind: str) -> str:
+    """What numpy's refusal of an .npy/.npz file says, in this project's words (never its pickle advice)."""
+    if isinstance(exc, ValueError) and ("pickle" in str(exc) or "Object arrays" in str(exc)):
+        return "holds pickled Python objects, which are never loaded"
+    return f"is not a readable {kind} file ({exc})"
+
+
 def load_arrays(directory: Path, names: tuple[str, ...], stage: str) -> dict[str, np.ndarray]:
     """The named .npy files of `directory`, written by `stage`; a missing or damaged one is a DataError
     that says how to get it back."""
@@ -61,10 +68,6 @@ def load_arrays(directory: Path, names: tuple[str, ...], stage: str) -> dict[str
             raise missing(path, stage)
         try:
             arrays[name] = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            problem = "holds pickled Python objects, which are never loaded" if "pickle" in str(exc) else (
-                f"is not a readable .npy file ({exc})")  # fmt: skip
-            raise damaged(path, problem, stage) from None
-        except (OSError, EOFError) as exc:
-            raise damaged(path, f"is not a readable .npy file ({exc})", stage) from None
+        except (ValueError, OSError, EOFError) as exc:
+            raise damaged(path, unreadable(exc, ".npy"), stage) from None
     return arrays

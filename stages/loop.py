@@ -52,12 +52,12 @@ def batch_orders(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [part for part in (order[:full], order[full:]) if len(part)]
 
 
-def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, mesh=None, stopper=None):
+def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, mesh=None):
     """model.fit(x, y, validation_split, shuffle, epochs, batch_size, callbacks, verbose=2), on the device.
 
     `model` is compiled (steps_per_execution is not used here: an epoch is one call). With a `mesh`
     (data-parallel), the data is copied to each of its devices and every batch split between them.
-    `stopper`, if given, is checked between calls (`stopper.check()` raises to stop). Returns the History.
+    Callbacks run between compiled calls, as fit's do between its steps. Returns the History.
     """
     import jax
     import keras
@@ -93,8 +93,6 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
         state = _read(groups)
         for part in batch_orders(order, batch):
             state = train_epoch(state, *train_data, part.reshape(-1, min(batch, len(part))))
-            if stopper:
-                stopper.check()
         _write(groups, state)
         logs = model.get_metrics_result()
         callbacks.on_train_batch_end(steps - 1, logs)  # the progress bar counts the epoch's batches
@@ -108,8 +106,6 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
         logs = logs | {f"val_{name}": value for name, value in model.get_metrics_result().items()}
 
         callbacks.on_epoch_end(epoch, logs)
-        if stopper:
-            stopper.check()
         if model.stop_training:
             break
     callbacks.on_train_end(logs)

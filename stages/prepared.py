@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.errors import damaged, missing
-from stages.files import atomic_path
+from stages.files import atomic_path, unreadable
 
 PREPARED_DIR = Path("data/prepared")
 SPLITS = ("train", "test")
@@ -45,12 +45,8 @@ def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
             if sorted(npz.files) != sorted(MEMBERS):
                 raise damaged(path, f"holds {sorted(npz.files)}, expected {list(MEMBERS)}", "preprocess")
             x, y = npz["x"], npz["y"]
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise damaged(path, "holds pickled Python objects, which are never loaded", "preprocess") from None
-        raise damaged(path, f"is not a readable .npz file ({exc})", "preprocess") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise damaged(path, f"is not a readable .npz file ({exc})", "preprocess") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise damaged(path, unreadable(exc, ".npz"), "preprocess") from None
     if x.dtype != np.float32 or x.ndim != 2:
         raise damaged(path, f"holds x as {x.dtype} {x.shape}; expected float32 (n, features)", "preprocess")
     if y.dtype != np.float32 or y.ndim != 2 or len(y) != len(x):
