@@ -3,21 +3,26 @@
 A signal only sets a flag; the run stops between compiled calls, where plain Python runs (a
 KeyboardInterrupt raised while JAX runs Python from inside its dispatch can be lost there).
 `kill -9` of the `dvc` process gives DVC no chance to pass anything on, and the stage would go
-on writing models/ with no lock held, so under DVC a thread watches for the stage's parent to
-change (the orphan is handed to init or a subreaper). Every file is written atomically, so a
-stop leaves nothing half-written; the resume state holds the last whole epoch.
+on writing models/ with no lock held, so under DVC a thread watches the `dvc` process and stops
+the run once it is gone. That process is the stage's parent, or its grandparent: DVC runs the
+command with `$SHELL -c` (`/bin/sh` where SHELL is unset, as under CI runners and cron), and
+dash, unlike bash, stays as the command's parent instead of replacing itself with it. Every
+file is written atomically, so a stop leaves nothing half-written; the resume state holds the
+last whole epoch.
 """
 
 import os
 import signal
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 import keras
 
 from stages.errors import PipelineError
 
 PARENT_POLL_S = 0.5
+SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"}
 
 
 class Stopped(PipelineError):
@@ -41,8 +46,7 @@ class Stopper(keras.callbacks.Callback):
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         done = threading.Event()
         if watch_parent:
-            parent = os.getppid()
-            threading.Thread(target=self._watch_parent, args=(parent, done), daemon=True).start()
+            threading.Thread(target=self._watch_launcher, args=(done,), daemon=True).start()
         try:
             yield self
         finally:
@@ -50,10 +54,13 @@ class Stopper(keras.callbacks.Callback):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def _watch_parent(self, parent: int, done: threading.Event) -> None:
+    def _watch_launcher(self, done: threading.Event) -> None:
+        pid, started = launcher()
         while not done.wait(PARENT_POLL_S):
-            if os.getppid() != parent:
-                self.reason = f"the process that started this stage (pid {parent}, `dvc`) is gone"
+            # Where there is no /proc (macOS), the parent's pid changes when it dies: the orphan is adopted.
+            gone = process_info(pid)[2] != started if started else os.getppid() != pid
+            if gone:
+                self.reason = f"the process that started this stage (pid {pid}, `dvc`) is gone"
                 return
 
     def check(self, *args, **kwargs) -> None:
@@ -62,3 +69,28 @@ class Stopper(keras.callbacks.Callback):
                           "(train.resume: true continues it)")  # fmt: skip
 
     on_train_batch_end = on_test_batch_end = on_epoch_end = check
+
+
+def launcher() -> tuple[int, str | None]:
+    """The process that started this one, past any shell it ran the command in: (pid, start time).
+
+    The start time (None without /proc) tells that process from a later one given the same pid.
+    """
+    pid = os.getppid()
+    name, parent, started = process_info(pid)
+    while name in SHELLS and parent > 1:
+        pid = parent
+        name, parent, started = process_info(pid)
+    return pid, started
+
+
+def process_info(pid: int) -> tuple[str | None, int, str | None]:
+    """(name, parent pid, start time) of a live process, from /proc; (None, 0, None) where it is gone or
+    there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None, 0, None
+    # The name is in parentheses and may hold spaces; the fields after it are state, ppid, ... starttime (22nd).
+    name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+    return name, int(fields[1]), fields[19]
