@@ -1,5 +1,5 @@
-"""Seconds of the train stage's compiled epoch alone: Keras's train step scanned over one epoch's
-1,500 batches (stages/loop.py), timed to completion, without callbacks or validation. Run from a
+"""Seconds of the train stage's compiled epoch alone: stages/loop.py's scan of Keras's train step
+over one epoch's 1,500 batches, timed to completion, without callbacks or validation. Run from a
 directory holding params.yaml and data/prepared/, with the repository on PYTHONPATH:
     python benchmarks/epoch_call.py [UNROLL ...]
 One JSON line per scan unroll (default 1): the first call's seconds (compiling) and the fastest of
@@ -27,7 +27,7 @@ def main() -> None:
     import numpy as np
 
     from stages.devices import put_replicated
-    from stages.loop import keras_split
+    from stages.loop import _scan_steps, keras_split
     from stages.model import build_model, compile_model
 
     keras.utils.set_random_seed(params.seed)
@@ -43,14 +43,7 @@ def main() -> None:
     orders = orders.reshape(-1, params.batch_size)
 
     for unroll in unrolls:
-
-        def epoch(state, x, y, orders, unroll=unroll):
-            def body(state, rows):
-                return model.train_step(state, (x[rows], y[rows]))[1], None
-
-            return jax.lax.scan(body, state, orders, unroll=unroll)[0]
-
-        compiled = jax.jit(epoch)
+        compiled = jax.jit(_scan_steps(model.train_step, lambda batch: batch, unroll=unroll))
         started = time.perf_counter()
         state = jax.block_until_ready(compiled(start_state, xs, ys, orders))
         first = time.perf_counter() - started

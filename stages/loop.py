@@ -112,10 +112,11 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
     return model.history
 
 
-def _scan_steps(step, shard_batch):
+def _scan_steps(step, shard_batch, unroll: int = 1):
     """Keras's one-batch `step(state, (x, y)) -> (logs, state)` over every batch of `orders`, in one scan.
 
     The batches are gathered from the device-resident arrays by index, inside the compiled call.
+    `unroll` is for benchmarks/epoch_call.py: more steps per loop iteration, longer to compile.
     """
     import jax
 
@@ -124,7 +125,7 @@ def _scan_steps(step, shard_batch):
             _, state = step(state, (shard_batch(x[rows]), shard_batch(y[rows])))
             return state, None
 
-        state, _ = jax.lax.scan(body, state, orders)
+        state, _ = jax.lax.scan(body, state, orders, unroll=unroll)
         return state
 
     return run
