@@ -45,12 +45,12 @@ def main() -> None:
     for unroll in unrolls:
         compiled = jax.jit(_scan_steps(model.train_step, lambda batch: batch, unroll=unroll))
         started = time.perf_counter()
-        state = jax.block_until_ready(compiled(start_state, xs, ys, orders))
+        _, state = jax.block_until_ready(compiled(start_state, xs, ys, orders))
         first = time.perf_counter() - started
         times = []
         for _ in range(4):
             started = time.perf_counter()
-            state = jax.block_until_ready(compiled(state, xs, ys, orders))
+            _, state = jax.block_until_ready(compiled(state, xs, ys, orders))
             times.append(time.perf_counter() - started)
         print(json.dumps({"xla_flags": os.environ.get("XLA_FLAGS", ""), "unroll": unroll,
                           "first_s": round(first, 3), "epoch_s": round(min(times), 4)}))  # fmt: skip

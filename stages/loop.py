@@ -83,27 +83,24 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
 
     model.stop_training = False
     callbacks.on_train_begin()
+    model.reset_metrics()
+    fresh_metrics = [variable.value for variable in model.metrics_variables]  # each epoch's metrics start here
+    model_groups = (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables)
     logs = {}
-    for epoch in range(model._initial_epoch or 0, params.epochs):  # BackupAndRestore sets _initial_epoch
-        model.reset_metrics()
+    for epoch in range(model._initial_epoch or 0, params.epochs):  # ResumeState sets _initial_epoch
         callbacks.on_epoch_begin(epoch)
         order = np.random.permutation(train_size) if params.shuffle else np.arange(train_size)
-        groups = (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
-                  model.metrics_variables)  # fmt: skip
-        state = _read(groups)
+        state = (*_read(model_groups), fresh_metrics)
         for part in batch_orders(order, batch):
-            state = train_epoch(state, *train_data, part.reshape(-1, min(batch, len(part))))
-        _write(groups, state)
-        logs = model.get_metrics_result()
+            train_logs, state = train_epoch(state, *train_data, part.reshape(-1, min(batch, len(part))))
+        _write(model_groups, state[:3])
+        logs = _floats(train_logs)  # the epoch's metrics, computed in the call: one copy to the host
         callbacks.on_train_batch_end(steps - 1, logs)  # the progress bar counts the epoch's batches
 
-        model.reset_metrics()
-        groups = (model.trainable_variables, model.non_trainable_variables, model.metrics_variables)
-        state = _read(groups)
+        state = (*_read(model_groups[:2]), fresh_metrics)
         for part in batch_orders(np.arange(len(validation_data[0])), batch):
-            state = validate(state, *validation_data, part.reshape(-1, min(batch, len(part))))
-        _write(groups[2:], state[2:])
-        logs = logs | {f"val_{name}": value for name, value in model.get_metrics_result().items()}
+            validation_logs, state = validate(state, *validation_data, part.reshape(-1, min(batch, len(part))))
+        logs = logs | {f"val_{name}": value for name, value in _floats(validation_logs).items()}
 
         callbacks.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -116,17 +113,19 @@ def _scan_steps(step, shard_batch, unroll: int = 1):
     """Keras's one-batch `step(state, (x, y)) -> (logs, state)` over every batch of `orders`, in one scan.
 
     The batches are gathered from the device-resident arrays by index, inside the compiled call.
-    `unroll` is for benchmarks/epoch_call.py: more steps per loop iteration, longer to compile.
+    Returns (the last step's logs, state): Keras's steps compute the metrics so far after every
+    batch, so the last step's are the whole call's. `unroll` is for benchmarks/epoch_call.py:
+    more steps per loop iteration, longer to compile.
     """
     import jax
 
     def run(state, x, y, orders):
         def body(state, rows):
-            _, state = step(state, (shard_batch(x[rows]), shard_batch(y[rows])))
-            return state, None
+            logs, state = step(state, (shard_batch(x[rows]), shard_batch(y[rows])))
+            return state, logs
 
-        state, _ = jax.lax.scan(body, state, orders, unroll=unroll)
-        return state
+        state, logs = jax.lax.scan(body, state, orders, unroll=unroll)
+        return jax.tree.map(lambda values: values[-1], logs), state
 
     return run
 
@@ -139,6 +138,12 @@ def _write(groups, values) -> None:
     for group, group_values in zip(groups, values, strict=True):
         for variable, value in zip(group, group_values, strict=True):
             variable.assign(value)
+
+
+def _floats(logs: dict) -> dict[str, float]:
+    import jax
+
+    return {name: float(value) for name, value in jax.device_get(logs).items()}
 
 
 def _data_device(array) -> str:
