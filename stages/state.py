@@ -1,22 +1,31 @@
 """The resume state of a killed training run (.train-state/), kept until a run of the same params finishes.
 
-Keras's BackupAndRestore saves weights, optimizer state and epoch after every epoch into one
-folder per configuration, `.train-state/<hash of the train params>/`, and deletes it when the
-run finishes. With `train.resume: true` a killed run continues from there. With `resume: false`
-a new run starts over, but a killed run of the same params is never discarded unannounced: it is
-moved to `kept/` inside that folder (a run of other params has a folder of its own), the stage
-says so with the command that resumes it, and it goes only when a run of these params finishes.
+After every epoch the train stage saves the epoch and the model's and optimizer's variables
+(stages/model.py's ResumeState) into one file, `state.npz`, in one folder per configuration,
+`.train-state/<hash of the train params>/`, and deletes the folder when the run finishes. The
+file is replaced atomically, so a kill mid-save leaves the save before it whole. With
+`train.resume: true` a killed run continues from there. With `resume: false` a new run starts
+over, but a killed run of the same params is never discarded unannounced: it is moved to `kept/`
+inside that folder (a run of other params has a folder of its own), the stage says so with the
+command that resumes it, and it goes only when a run of these params finishes.
 """
 
 import hashlib
 import json
 import shutil
 import sys
+import zipfile
 from pathlib import Path
+
+import numpy as np
+
+from stages.errors import DataError
+from stages.files import atomic_path
 
 STATE_ROOT = Path(".train-state")  # not a DVC output, so DVC never deletes it
 KEPT = "kept"
-METADATA = "training_metadata.json"  # BackupAndRestore's record of the last saved epoch
+STATE_FILE = "state.npz"  # `epoch` (epochs completed) and the variables in order, arr_0, arr_1, ...
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def state_dir(params, root: Path = STATE_ROOT) -> Path:
@@ -25,14 +34,30 @@ def state_dir(params, root: Path = STATE_ROOT) -> Path:
     return Path(root) / hashlib.sha256(settings.encode()).hexdigest()[:12]
 
 
+def write_state(folder: Path, epoch: int, values: list[np.ndarray]) -> None:
+    """Save `epoch` (epochs completed) and the variables' values, replacing the previous save at once."""
+    with atomic_path(Path(folder) / STATE_FILE) as tmp:
+        np.savez(tmp, *values, epoch=np.int64(epoch))
+
+
+def read_state(folder: Path) -> tuple[int, list[np.ndarray]]:
+    """(epochs completed, the variables' values) of a saved state; a damaged one is a DataError."""
+    path = Path(folder) / STATE_FILE
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return int(saved["epoch"]), [saved[f"arr_{i}"] for i in range(len(saved.files) - 1)]
+    except _UNREADABLE as exc:
+        raise DataError(f"{path} cannot be resumed: it is not a readable saved state ({exc}); to start over "
+                        "instead, set train.resume: false (this file is then discarded)") from None  # fmt: skip
+
+
 def epochs_saved(folder: Path) -> int:
     """Whole epochs a saved state holds (0 if none, or unreadable: then it cannot be resumed anyway)."""
-    for name in (METADATA, f"{METADATA}.bkp"):  # .bkp: the save before, if the last was cut short
-        try:
-            return int(json.loads((Path(folder) / name).read_text())["epoch"])  # epochs completed
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return 0
+    try:
+        with np.load(Path(folder) / STATE_FILE, allow_pickle=False) as saved:
+            return int(saved["epoch"])
+    except _UNREADABLE:
+        return 0
 
 
 def prepare_state(params, root: Path = STATE_ROOT) -> tuple[Path, bool]:
@@ -42,6 +67,8 @@ def prepare_state(params, root: Path = STATE_ROOT) -> tuple[Path, bool]:
         if epochs_saved(kept) > epochs_saved(folder):
             _replace(folder, kept)  # the kept run got further: continue that one
         resuming = epochs_saved(folder) > 0
+        if not resuming and (folder / STATE_FILE).exists():
+            read_state(folder)  # unreadable: say so (a DataError) rather than start over unannounced
         if not resuming:
             print(f"train: train.resume is true, but {root}/ holds no killed run of these params; starting from "
                   "epoch 1", file=sys.stderr)  # fmt: skip

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import (
     TINY,
@@ -22,6 +23,7 @@ from conftest import (
 )
 
 from stages.history import read_history
+from stages.state import STATE_FILE, epochs_saved, write_state
 
 pytestmark = pytest.mark.slow
 
@@ -95,41 +97,28 @@ def test_a_repro_killed_during_train_is_completed_by_the_next_repro(tmp_path, un
     assert stages_run(dvc(project, "repro").stdout) == []
 
 
-def saved_epoch(metadata: Path) -> int:
-    try:
-        return json.loads(metadata.read_text())["epoch"]
-    except (OSError, ValueError):
-        return -1
-
-
 def kill_after_saved_epoch(directory: Path, epoch: int) -> int:
     """Start a training, kill -9 it mid-epoch once epoch `epoch` is saved; the saved epoch."""
     process = start([sys.executable, "-m", "stages.train"], directory)
     deadline = time.monotonic() + 240
     while True:
-        found = [m for m in (directory / ".train-state").glob("*/training_metadata.json") if m.parent.name != "kept"]
-        if found and saved_epoch(found[0]) >= epoch:
-            metadata = found[0]
+        found = [saved.parent for saved in (directory / ".train-state").glob(f"*/{STATE_FILE}")]  # not kept/
+        if found and epochs_saved(found[0]) >= epoch:
             break
         assert process.poll() is None and time.monotonic() < deadline, "no saved epoch to kill after"
         time.sleep(0.05)
-    time.sleep(0.1)  # Keras writes the metadata last, so the save is complete: now into the next epoch
+    time.sleep(0.1)  # into the next epoch
     assert process.poll() is None, "training ended before the kill: make it longer"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
-    return json.loads(metadata.read_text())["epoch"]
+    return epochs_saved(found[0])
 
 
-@pytest.mark.parametrize("latest", ["intact", "corrupt"])
-def test_a_killed_run_resumes_from_its_last_saved_epoch(tmp_path, latest):
+def test_a_killed_run_resumes_from_its_last_saved_epoch(tmp_path):
     # 400 steps an epoch and 12 epochs: the kill lands mid-epoch, long before the end.
     make_prepared(tmp_path, KILLABLE | {"train.resume": True, "train.epochs": 12})
     saved = kill_after_saved_epoch(tmp_path, 2)
     (state,) = (tmp_path / ".train-state").iterdir()
-    if latest == "corrupt":  # as if killed while writing it: Keras restores the save before it (.bkp)
-        weights = state / "latest.weights.h5"
-        weights.write_bytes(weights.read_bytes()[:5000])
-        saved = json.loads((state / "training_metadata.json.bkp").read_text())["epoch"]
 
     result = run_stage("train", tmp_path)
     assert f"resuming the run saved in {state.relative_to(tmp_path)}/" in result.stderr
@@ -138,6 +127,22 @@ def test_a_killed_run_resumes_from_its_last_saved_epoch(tmp_path, latest):
     assert [row["epoch"] for row in rows] == list(range(1, 13)), "the killed run's epochs are kept"
     assert json.loads((tmp_path / "metrics/train.json").read_text())["epochs"] == 12
     assert not state.exists(), "the state is removed once training ends"
+
+
+def test_a_damaged_saved_state_is_refused_in_one_line_and_left_as_it_was(tmp_path):
+    make_prepared(tmp_path, KILLABLE | {"train.resume": True, "train.epochs": 12})
+    kill_after_saved_epoch(tmp_path, 1)
+    (saved,) = (tmp_path / ".train-state").glob(f"*/{STATE_FILE}")
+    saved.write_bytes(saved.read_bytes()[:5000])  # cut short, as a full disk or a bad copy would leave it
+    damaged = saved.read_bytes()
+
+    result = run_stage("train", tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert f"error: {saved.relative_to(tmp_path)} cannot be resumed: it is not a readable saved state" in line
+    assert "set train.resume: false" in line
+    assert "Epoch 1/12" not in result.stdout
+    assert saved.read_bytes() == damaged, "left as it was"
 
 
 def test_a_killed_run_is_kept_when_resume_is_off_and_resumed_later(tmp_path):
@@ -153,7 +158,7 @@ def test_a_killed_run_is_kept_when_resume_is_off_and_resumed_later(tmp_path):
     kept = state / "kept"
     assert f"train: kept {kept.relative_to(tmp_path)}/, a killed run of these params ({saved} of 12 epochs)" in (output)
     assert "dvc exp run -S train.resume=true" in output
-    assert saved_epoch(kept / "training_metadata.json") == saved
+    assert epochs_saved(kept) == saved
 
     write_params(tmp_path, KILLABLE | {"train.epochs": 12, "train.resume": True})
     result = run_stage("train", tmp_path)
@@ -164,7 +169,7 @@ def test_a_killed_run_is_kept_when_resume_is_off_and_resumed_later(tmp_path):
 def test_resume_with_nothing_saved_for_these_params_says_so_and_starts_from_the_first_epoch(tmp_path):
     other = tmp_path / ".train-state/0123456789ab"
     other.mkdir(parents=True)
-    (other / "training_metadata.json").write_text('{"epoch": 5}')
+    write_state(other, 5, [np.zeros(3)])
     make_prepared(tmp_path, {"train.resume": True})
     result = run_stage("train", tmp_path)
     assert "train.resume is true, but .train-state/ holds no killed run of these params" in result.stderr

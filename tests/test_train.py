@@ -7,7 +7,7 @@ import pytest
 from conftest import make_prepared, run, run_stage
 
 from stages.history import read_history
-from stages.model import build_model
+from stages.model import ResumeState, build_model, compile_model
 from stages.params import load_params
 
 # Four epochs, a checkpoint looked at every two.
@@ -78,6 +78,31 @@ def test_the_jax_stage_never_imports_tensorflow_and_names_its_device_first(train
     assert hardware == {"backend": "jax", "kind": "cpu", "count": 1, "processes": 1}
     probe = "import runpy, sys; runpy.run_module('stages.train', run_name='__main__'); print('tensorflow' in sys.modules and sys.modules['tensorflow'] is not None)"  # noqa: E501
     assert run([sys.executable, "-c", probe], directory).stdout.strip().endswith("False")
+
+
+def test_the_resume_state_brings_back_every_variable_and_the_epoch(tmp_path):
+    params = load_params(make_prepared(tmp_path, {"train.epochs": 2}) / "params.yaml").train
+    x = np.random.default_rng(0).random((64, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[np.arange(64) % 10]
+    trained, fresh = build_model(784, 10, params), build_model(784, 10, params)
+    for model in (trained, fresh):
+        compile_model(model, params, steps_per_execution=1)
+        model._symbolic_build(data_batch=(x[:2], y[:2]))
+    trained.fit(x, y, epochs=2, verbose=0)
+    saving, restoring = ResumeState(tmp_path / "state"), ResumeState(tmp_path / "state")
+    saving.set_model(trained)
+    restoring.set_model(fresh)
+    values = [[keras.ops.convert_to_numpy(v) for v in callback._variables()] for callback in (saving, restoring)]
+    assert not np.array_equal(values[0][0], values[1][0]), "two different models to begin with"
+
+    saving.on_epoch_end(1)  # after the second epoch
+    saving._wait()  # written in the background
+    restoring.on_train_begin()
+    assert fresh._initial_epoch == 2 and int(fresh.optimizer.iterations) == 4
+    for restored, saved in zip(restoring._variables(), values[0], strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), saved)
+    restoring.on_train_end()
+    assert not (tmp_path / "state").exists(), "deleted when training ends"
 
 
 def test_checkpoints_are_looked_at_every_n_epochs_only(trained):
