@@ -27,7 +27,7 @@ def main() -> None:
     import numpy as np
 
     from stages.devices import put_replicated
-    from stages.loop import _scan_steps, keras_split
+    from stages.loop import epoch_calls, keras_split
     from stages.model import build_model, compile_model
 
     keras.utils.set_random_seed(params.seed)
@@ -43,7 +43,7 @@ def main() -> None:
     orders = orders.reshape(-1, params.batch_size)
 
     for unroll in unrolls:
-        compiled = jax.jit(_scan_steps(model.train_step, lambda batch: batch, unroll=unroll))
+        compiled, _ = epoch_calls(model, lambda batch: batch, unroll=unroll)
         started = time.perf_counter()
         _, state = jax.block_until_ready(compiled(start_state, xs, ys, orders))
         first = time.perf_counter() - started

@@ -59,7 +59,6 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
     (data-parallel), the data is copied to each of its devices and every batch split between them.
     Callbacks run between compiled calls, as fit's do between its steps. Returns the History.
     """
-    import jax
     import keras
 
     from stages.devices import put_replicated, shard_batch
@@ -72,8 +71,7 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
 
     train_data = put_replicated(x[:train_size], mesh), put_replicated(y[:train_size], mesh)
     validation_data = put_replicated(x[train_size:], mesh), put_replicated(y[train_size:], mesh)
-    train_epoch = jax.jit(_scan_steps(model.train_step, partial(shard_batch, mesh=mesh)))
-    validate = jax.jit(_scan_steps(model.test_step, partial(shard_batch, mesh=mesh)))
+    train_epoch, validate = epoch_calls(model, partial(shard_batch, mesh=mesh))
     steps = math.ceil(train_size / batch)
     callbacks = keras.callbacks.CallbackList(
         callbacks, add_history=True, add_progbar=True, verbose=2, epochs=params.epochs, steps=steps, model=model
@@ -109,25 +107,32 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
     return model.history
 
 
-def _scan_steps(step, shard_batch, unroll: int = 1):
-    """Keras's one-batch `step(state, (x, y)) -> (logs, state)` over every batch of `orders`, in one scan.
-
-    The batches are gathered from the device-resident arrays by index, inside the compiled call.
-    Returns (the last step's logs, state): Keras's steps compute the metrics so far after every
-    batch, so the last step's are the whole call's. `unroll` is for benchmarks/epoch_call.py:
-    more steps per loop iteration, longer to compile.
+def epoch_calls(model, shard_batch, unroll: int = 1) -> tuple:
+    """The compiled calls `(state, x, y, orders) -> (logs, state)`: Keras's train step, then its test step,
+    over every batch of `orders` in one `lax.scan`, the batches gathered from the device-resident
+    arrays by index. The logs are the metrics of the whole call (its state's last element holds the
+    metric variables), computed once at its end. `unroll` is for benchmarks/epoch_call.py: more
+    steps per loop iteration, longer to compile.
     """
     import jax
+    import keras
 
-    def run(state, x, y, orders):
-        def body(state, rows):
-            logs, state = step(state, (shard_batch(x[rows]), shard_batch(y[rows])))
-            return state, logs
+    def metrics(values) -> dict:
+        with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, values, strict=True))):
+            return model.get_metrics_result()
 
-        state, logs = jax.lax.scan(body, state, orders, unroll=unroll)
-        return jax.tree.map(lambda values: values[-1], logs), state
+    def scan(step):
+        def run(state, x, y, orders):
+            def body(state, rows):
+                _, state = step(state, (shard_batch(x[rows]), shard_batch(y[rows])))
+                return state, None
 
-    return run
+            state, _ = jax.lax.scan(body, state, orders, unroll=unroll)
+            return metrics(state[-1]), state
+
+        return jax.jit(run)
+
+    return scan(model.train_step), scan(model.test_step)
 
 
 def _read(groups) -> tuple:
