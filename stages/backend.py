@@ -43,3 +43,10 @@ def use_backend(name: str) -> None:
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
         # A size cap turns on JAX's file lock around each read and write: sweep workers share it safely.
         os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(1 << 30))
+
+
+def without_plotting() -> None:
+    """For a process that draws nothing: Keras imports matplotlib at its own import (0.4 s here), for
+    plotting utilities no stage calls. None in sys.modules makes that guarded import fail at once, as
+    on a machine without matplotlib. (evaluate draws in a process of its own, forked before this.)"""
+    sys.modules.setdefault("matplotlib", None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.backend import use_backend
+from stages.backend import use_backend, without_plotting
 from stages.errors import run_stage
 from stages.files import write_json, write_text
 from stages.history import HISTORY_CSV, read_history
@@ -62,6 +62,7 @@ def main() -> None:
     # now, before JAX starts threads (fork and threads do not mix).
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pictures:
         drawn = [pictures.submit(draw, "learning_curves", METRICS_DIR / "learning_curves.png", history)]
+        without_plotting()  # in this process, now that the pictures process is forked
 
         import keras
 

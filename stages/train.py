@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.backend import use_backend
+from stages.backend import use_backend, without_plotting
 from stages.devices import report_replicas, scale_for_replicas, start_devices
 from stages.errors import run_stage
 from stages.files import write_json, write_text
@@ -50,6 +50,7 @@ def main() -> None:
     use_backend(params.backend)
     devices = start_devices(params.backend, params.devices)  # before Keras builds anything
     print(devices.line(), file=sys.stderr)
+    without_plotting()
 
     import keras  # only now: the backend is fixed at import
 
@@ -104,7 +105,7 @@ def main() -> None:
                                     shuffle=params.shuffle)  # fmt: skip
             seconds = time.perf_counter() - started
             epochs = len(history.history["loss"])  # run by this process (fewer when resumed)
-            print(f"train: {epochs} epochs in {seconds:.1f} s of fit ({seconds / epochs:.2f} s/epoch)", file=sys.stderr)
+            print(f"train: {epochs} epochs in {seconds:.2f} s of fit ({seconds / epochs:.3f} s/epoch)", file=sys.stderr)
             if devices.processes > 1:  # the same on every process: one model, trained in sync
                 print(f"train: weights checksum {weights_checksum(model)}", file=sys.stderr)
 
