@@ -89,7 +89,7 @@ lint: setup
 	ruff format --check .
 
 bench: setup
-	python benchmarks/train_speed.py
+	python -m benchmarks.train_speed
 
 # Re-resolve the locks, for CPython 3.11 on Linux x86_64, every file's sha256 included:
 # pyproject.toml's ranges -> requirements.lock, then requirements-cuda.in and

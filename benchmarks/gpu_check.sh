@@ -10,7 +10,8 @@
 #      test accuracy >= 0.983);
 #   2. the same training again: the metrics must be identical (XLA's deterministic GPU ops);
 #   3. two trainings side by side on the one GPU (each JAX process takes a bounded share);
-#   4. the hand-written JAX floor (benchmarks/floor.py), for the per-epoch ratio.
+#   4. the hand-written JAX floor (benchmarks/floor.py), for the per-epoch ratio;
+#   5. the host's work between epochs (`make bench`'s (d): the train stage on 80 images).
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
@@ -59,3 +60,7 @@ for epochs in 6 24; do  # with the stage's deterministic GPU ops (stages/devices
   XLA_FLAGS=--xla_gpu_deterministic_ops=true python3 benchmarks/floor.py "$epochs" "$BASE/data/prepared/train.npz" \
     | tee -a "$LOGS/summary.txt"
 done
+python3 -c "import sys, tempfile; from pathlib import Path; from benchmarks.train_speed import host_per_epoch
+with tempfile.TemporaryDirectory() as work:
+    print(f'host work between epochs: {host_per_epoch(Path(work), Path(sys.argv[1])) * 1000:.1f} ms an epoch')" \
+  "$BASE/data/prepared" | tee -a "$LOGS/summary.txt"

@@ -1,6 +1,6 @@
 """Training speed and stage start-up, as whole processes, in one run on one machine (`make bench`).
 
-    python benchmarks/train_speed.py [--short 6] [--long 24]
+    python -m benchmarks.train_speed [--short 6] [--long 24]
 
 Each contender runs in its own process on the same data/prepared/ (`dvc repro preprocess` first)
 and is timed from start to exit, imports, compilation and saving included:
@@ -9,6 +9,9 @@ and is timed from start to exit, imports, compilation and saving included:
   (c) the floor: the same training written by hand in JAX (benchmarks/floor.py).
 (a) and (b) at --short epochs give the whole-process speed-up; (b) and (c) at --short and --long
 epochs give each further epoch's cost, (long - short) / (long - short epochs), and its ratio.
+(d) is the train stage on 80 images (2 training batches an epoch), where an epoch's compiled work is
+next to nothing: its further-epoch cost is the host's work between epochs (callbacks, metrics, the
+resume save), which every epoch adds to its compiled calls on any device, a GPU included.
 Then, in a copy of the pipeline, `dvc repro --no-run-cache` after changing evaluate.num_images.
 Prints numbers; asserts nothing.
 """
@@ -29,8 +32,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PREPARED = ROOT / "data/prepared"
 PIPELINE_FILES = ("dvc.yaml", "params.yaml", "stages", "plots", ".dvc/config", ".dvcignore", ".gitignore")
+HOST_EPOCHS = (10, 110)  # (d): a short and a long run
 ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                    "PYTHONPATH": str(ROOT), "DVC_NO_ANALYTICS": "1"}  # fmt: skip
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+                    "DVC_NO_ANALYTICS": "1"}  # fmt: skip
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, str]:
@@ -72,6 +77,25 @@ def stage(epochs: int, work: Path) -> dict:
         "val_accuracy": train["final"]["val_accuracy"],
         "test_accuracy": metrics["test_accuracy"],
     }
+
+
+def host_per_epoch(work: Path, prepared: Path = PREPARED) -> float:
+    """(d): seconds per further epoch of the train stage on 80 images, from its own "s of fit" line."""
+    from stages.prepared import read_split, split_path, write_split
+
+    x, y = read_split(split_path("train", prepared))
+    write_split(split_path("train", work / "data/prepared"), x[:80], y[:80])
+    seconds = {}
+    for epochs in HOST_EPOCHS:
+        write_params(work, {"train.epochs": epochs, "train.early_stopping.patience": epochs})
+        result = subprocess.run([sys.executable, "-m", "stages.train"], cwd=work, env=ENV, capture_output=True,
+                                text=True)  # fmt: skip
+        if result.returncode != 0:
+            sys.exit(f"the train stage failed in {work}:\n{result.stderr}")
+        line = next(line for line in result.stderr.splitlines() if " s of fit " in line)
+        seconds[epochs] = float(line.split(" epochs in ")[1].split()[0])
+    short, long = HOST_EPOCHS
+    return (seconds[long] - seconds[short]) / (long - short)
 
 
 def floor(epochs: int) -> dict:
@@ -123,6 +147,8 @@ def main() -> None:
         per_b, per_c = (b_long["process"] - b["process"]) / extra, (c_long["process"] - c["process"]) / extra
         print(f"\neach further epoch ({args.long} - {args.short} epochs, whole processes, over {extra}):")
         print(f"  (b) the train stage: {per_b:.3f} s   (c) the floor: {per_c:.3f} s   (b)/(c): {per_b / per_c:.2f}x")
+        print(f"\n(d) the host's work between epochs (the train stage on 80 images, each further epoch): "
+              f"{host_per_epoch(tmp / 'd') * 1000:.1f} ms")  # fmt: skip
         print(f"\ndvc repro --no-run-cache after changing evaluate.num_images (median of 3): "
               f"{evaluate_only(tmp):.2f} s")  # fmt: skip
 
