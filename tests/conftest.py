@@ -1,6 +1,7 @@
 """Shared test helpers: the tiny configuration, synthetic MNIST-like data, params files, stage and
 `dvc` runs, and project copies in temporary git repositories. Test modules import only from here."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -93,6 +94,13 @@ def run(command: list[str], cwd: Path, check: bool = True, **kwargs) -> subproce
 
 def run_stage(stage: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", f"stages.{stage}"], cwd, **kwargs)
+
+
+def imported_by_stage(stage: str, cwd: Path, modules: tuple[str, ...] = ("tensorflow", "matplotlib")) -> dict:
+    """Run a stage as `python -m` runs it, then report which of `modules` its own process imported."""
+    probe = (f"import json, runpy, sys; runpy.run_module('stages.{stage}', run_name='__main__', alter_sys=True); "
+             f"print(json.dumps({{m: sys.modules.get(m) is not None for m in {list(modules)!r}}}))")  # fmt: skip
+    return json.loads(run([sys.executable, "-c", probe], cwd).stdout.strip().splitlines()[-1])
 
 
 def dvc(project: Path, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:

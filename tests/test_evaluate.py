@@ -3,7 +3,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import make_prepared, run_stage
+from conftest import imported_by_stage, make_prepared, run_stage
 
 from stages.evaluate import confusion_csv, per_class_scores
 from stages.figures import misclassified_grid, prediction_grid
@@ -84,6 +84,15 @@ def test_evaluate_writes_the_confusion_data_and_the_pictures(evaluated):
     assert rows[0] == "actual,predicted" and len(rows) == 1 + 200
     for name in ("learning_curves.png", "predictions.png", "misclassified.png"):
         assert (directory / "metrics" / name).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_evaluate_draws_in_its_pictures_process_alone(evaluated):
+    directory, _ = evaluated
+    for name in ("learning_curves.png", "predictions.png", "misclassified.png"):
+        (directory / "metrics" / name).unlink()
+    assert imported_by_stage("evaluate", directory) == {"tensorflow": False, "matplotlib": False}
+    for name in ("learning_curves.png", "predictions.png", "misclassified.png"):
+        assert (directory / "metrics" / name).read_bytes().startswith(PNG_MAGIC), "drawn all the same"
 
 
 def test_a_model_carrying_code_is_refused_and_its_code_never_runs(evaluated, tmp_path):
