@@ -146,8 +146,13 @@ class ResumeState(keras.callbacks.Callback):
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _wait(self) -> None:
-        if self.saving is not None:
-            self.saving.result()  # a failed write (a full disk) is raised here
+        try:
+            if self.saving is not None:
+                self.saving.result()
+        except OSError as exc:  # a full disk, say: the save before it is still whole
+            raise DataError(f"the resume state could not be saved in {self.folder}/ ({exc}): make room there "
+                            "and run the stage again (train.resume: true continues from the last saved epoch)"
+                            ) from None  # fmt: skip
 
 
 def make_callbacks(
@@ -173,8 +178,7 @@ def make_callbacks(
             period=params.checkpoint.every_epochs,
         ),
         HistoryCSV(history_csv, backup=state_dir / "history.csv"),
-        # Last in the list: on resume it restores before the first epoch, and each epoch it saves
-        # after the history is written.
+        # After HistoryCSV: each epoch it saves after the history is written.
         ResumeState(state_dir),
     ]
     if params.tensorboard:

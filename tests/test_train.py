@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from conftest import imported_by_stage, make_prepared, run_stage
 
+from stages.errors import DataError
 from stages.history import read_history
 from stages.model import ResumeState, build_model, compile_model
 from stages.params import load_params
@@ -101,6 +102,21 @@ def test_the_resume_state_brings_back_every_variable_and_the_epoch(tmp_path):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), saved)
     restoring.on_train_end()
     assert not (tmp_path / "state").exists(), "deleted when training ends"
+
+
+def test_a_resume_state_that_cannot_be_written_is_one_clear_error(tmp_path):
+    params = load_params(make_prepared(tmp_path) / "params.yaml").train
+    model = build_model(784, 10, params)
+    compile_model(model, params, steps_per_execution=1)
+    model._symbolic_build(data_batch=(np.zeros((2, 784), np.float32), np.zeros((2, 10), np.float32)))
+    blocked = tmp_path / "state"
+    blocked.write_text("a file where the folder would be")
+    saving = ResumeState(blocked)
+    saving.set_model(model)
+    saving.on_epoch_end(0)  # written in the background: the failure surfaces at the next wait
+    with pytest.raises(DataError, match=r"the resume state could not be saved in .*state/ \(.*\): make room"):
+        saving.on_train_end()
+    assert blocked.read_text() == "a file where the folder would be"
 
 
 def test_checkpoints_are_looked_at_every_n_epochs_only(trained):
