@@ -25,7 +25,6 @@ from stages.files import atomic_path
 STATE_ROOT = Path(".train-state")  # not a DVC output, so DVC never deletes it
 KEPT = "kept"
 STATE_FILE = "state.npz"  # `epoch` (epochs completed) and the variables in order, arr_0, arr_1, ...
-_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def state_dir(params, root: Path = STATE_ROOT) -> Path:
@@ -46,7 +45,7 @@ def read_state(folder: Path) -> tuple[int, list[np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as saved:
             return int(saved["epoch"]), [saved[f"arr_{i}"] for i in range(len(saved.files) - 1)]
-    except _UNREADABLE as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} cannot be resumed: it is not a readable saved state ({exc}); to start over "
                         "instead, set train.resume: false (this file is then discarded)") from None  # fmt: skip
 
@@ -54,9 +53,8 @@ def read_state(folder: Path) -> tuple[int, list[np.ndarray]]:
 def epochs_saved(folder: Path) -> int:
     """Whole epochs a saved state holds (0 if none, or unreadable: then it cannot be resumed anyway)."""
     try:
-        with np.load(Path(folder) / STATE_FILE, allow_pickle=False) as saved:
-            return int(saved["epoch"])
-    except _UNREADABLE:
+        return read_state(folder)[0]
+    except DataError:
         return 0
 
 
