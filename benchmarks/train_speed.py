@@ -38,14 +38,14 @@ ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.envir
                     "DVC_NO_ANALYTICS": "1"}  # fmt: skip
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, str]:
-    """Wall seconds of a whole process, and its stdout; exits with its output if it fails."""
+def timed(command: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+    """Wall seconds of a whole process, and its result (text output); exits with its output if it fails."""
     started = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")
-    return seconds, result.stdout
+    return seconds, result
 
 
 def write_params(directory: Path, overrides: dict) -> None:
@@ -60,8 +60,8 @@ def write_params(directory: Path, overrides: dict) -> None:
 
 
 def study(epochs: int) -> dict:
-    seconds, out = timed([sys.executable, str(ROOT / "benchmarks/study_loop.py"), str(epochs), str(PREPARED)], ROOT)
-    return json.loads(out.strip().splitlines()[-1]) | {"process": seconds}
+    seconds, result = timed([sys.executable, str(ROOT / "benchmarks/study_loop.py"), str(epochs), str(PREPARED)], ROOT)
+    return json.loads(result.stdout.strip().splitlines()[-1]) | {"process": seconds}
 
 
 def stage(epochs: int, work: Path) -> dict:
@@ -88,10 +88,7 @@ def host_per_epoch(work: Path, prepared: Path = PREPARED) -> float:
     seconds = {}
     for epochs in HOST_EPOCHS:
         write_params(work, {"train.epochs": epochs, "train.early_stopping.patience": epochs})
-        result = subprocess.run([sys.executable, "-m", "stages.train"], cwd=work, env=ENV, capture_output=True,
-                                text=True)  # fmt: skip
-        if result.returncode != 0:
-            sys.exit(f"the train stage failed in {work}:\n{result.stderr}")
+        _, result = timed([sys.executable, "-m", "stages.train"], work)
         line = next(line for line in result.stderr.splitlines() if " s of fit " in line)
         seconds[epochs] = float(line.split(" epochs in ")[1].split()[0])
     short, long = HOST_EPOCHS
@@ -99,9 +96,9 @@ def host_per_epoch(work: Path, prepared: Path = PREPARED) -> float:
 
 
 def floor(epochs: int) -> dict:
-    seconds, out = timed([sys.executable, str(ROOT / "benchmarks/floor.py"), str(epochs), str(PREPARED / "train.npz")],
-                         ROOT)  # fmt: skip
-    return json.loads(out.strip().splitlines()[-1]) | {"process": seconds}
+    command = [sys.executable, str(ROOT / "benchmarks/floor.py"), str(epochs), str(PREPARED / "train.npz")]
+    seconds, result = timed(command, ROOT)
+    return json.loads(result.stdout.strip().splitlines()[-1]) | {"process": seconds}
 
 
 def evaluate_only(work: Path) -> float:
