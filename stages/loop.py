@@ -92,13 +92,15 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
         for part in batch_orders(order, batch):
             train_logs, state = train_epoch(state, *train_data, part.reshape(-1, min(batch, len(part))))
         _write(model_groups, state[:3])
-        logs = _floats(train_logs)  # the epoch's metrics, computed in the call: one copy to the host
-        callbacks.on_train_batch_end(steps - 1, logs)  # the progress bar counts the epoch's batches
 
         state = (*_read(model_groups[:2]), fresh_metrics)
         for part in batch_orders(np.arange(len(validation_data[0])), batch):
             validation_logs, state = validate(state, *validation_data, part.reshape(-1, min(batch, len(part))))
-        logs = logs | {f"val_{name}": value for name, value in _floats(validation_logs).items()}
+        # Both calls' metrics, computed in them, in one copy to the host: the device runs the validation
+        # call without first waiting for the host to read the training call's.
+        logs, validation_logs = _floats(train_logs, validation_logs)
+        callbacks.on_train_batch_end(steps - 1, logs)  # the progress bar counts the epoch's batches
+        logs |= {f"val_{name}": value for name, value in validation_logs.items()}
 
         callbacks.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -145,10 +147,10 @@ def _write(groups, values) -> None:
             variable.assign(value)
 
 
-def _floats(logs: dict) -> dict[str, float]:
+def _floats(*logs: dict) -> list[dict[str, float]]:
     import jax
 
-    return {name: float(value) for name, value in jax.device_get(logs).items()}
+    return [{name: float(value) for name, value in values.items()} for values in jax.device_get(logs)]
 
 
 def _data_device(array) -> str:
