@@ -107,9 +107,8 @@ class ResumeState(keras.callbacks.Callback):
 
     Keras's BackupAndRestore does this with an HDF5 save and a copy of the save before it (for a kill
     mid-save): about 25 ms an epoch here, more than all the other host work between epochs, which a
-    GPU waits on. Here the epoch's values are taken at its end and copied to the host and written to
-    disk by a thread while the next epoch trains; a kill before that write ends resumes from the epoch
-    before.
+    GPU waits on. Here the values are copied to the host at the epoch's end and written to disk by a
+    thread while the next epoch trains; a kill before that write ends resumes from the epoch before.
     """
 
     def __init__(self, folder: Path):
@@ -138,9 +137,9 @@ class ResumeState(keras.callbacks.Callback):
         self.model._initial_epoch = epoch  # where fit (and stages/loop.py) starts counting
 
     def on_epoch_end(self, epoch, logs=None):
-        values = [variable.value for variable in self._variables()]
-        if keras.backend.backend() != "jax":  # JAX's arrays never change, so holding them is a copy; others
-            values = [keras.ops.convert_to_numpy(value) for value in values]  # are updated in place: copy now
+        # Copied now: the next epoch changes the variables, in place or (Keras's fit on JAX) by donating
+        # their arrays, which deletes them.
+        values = [keras.ops.convert_to_numpy(variable) for variable in self._variables()]
         self._wait()
         self.saving = self.writer.submit(write_state, self.folder, epoch + 1, values)
 

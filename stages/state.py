@@ -33,9 +33,8 @@ def state_dir(params, root: Path = STATE_ROOT) -> Path:
     return Path(root) / hashlib.sha256(settings.encode()).hexdigest()[:12]
 
 
-def write_state(folder: Path, epoch: int, values: list) -> None:
-    """Save `epoch` (epochs completed) and the variables' values (arrays: numpy's, or JAX's, copied from
-    their device here), replacing the previous save at once."""
+def write_state(folder: Path, epoch: int, values: list[np.ndarray]) -> None:
+    """Save `epoch` (epochs completed) and the variables' values, replacing the previous save at once."""
     with atomic_path(Path(folder) / STATE_FILE) as tmp:
         np.savez(tmp, *values, epoch=np.int64(epoch))
 

@@ -1,4 +1,5 @@
 import json
+import threading
 
 import keras
 import numpy as np
@@ -94,8 +95,12 @@ def test_the_resume_state_brings_back_every_variable_and_the_epoch(tmp_path):
     values = [[keras.ops.convert_to_numpy(v) for v in callback._variables()] for callback in (saving, restoring)]
     assert not np.array_equal(values[0][0], values[1][0]), "two different models to begin with"
 
+    gate = threading.Event()
+    saving.writer.submit(gate.wait)  # hold the writer, so the save below is written only after...
     saving.on_epoch_end(1)  # after the second epoch
-    saving._wait()  # written in the background
+    trained.fit(x, y, epochs=1, verbose=0)  # ...a third epoch has changed every variable
+    gate.set()
+    saving._wait()
     restoring.on_train_begin()
     assert fresh._initial_epoch == 2 and int(fresh.optimizer.iterations) == 4
     for restored, saved in zip(restoring._variables(), values[0], strict=True):
