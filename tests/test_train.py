@@ -97,9 +97,11 @@ def test_the_resume_state_brings_back_every_variable_and_the_epoch(tmp_path):
 
     gate = threading.Event()
     saving.writer.submit(gate.wait)  # hold the writer, so the save below is written only after...
-    saving.on_epoch_end(1)  # after the second epoch
-    trained.fit(x, y, epochs=1, verbose=0)  # ...a third epoch has changed every variable
-    gate.set()
+    try:
+        saving.on_epoch_end(1)  # after the second epoch
+        trained.fit(x, y, epochs=1, verbose=0)  # ...a third epoch has changed every variable
+    finally:
+        gate.set()  # (a held writer thread would keep pytest from exiting)
     saving._wait()
     restoring.on_train_begin()
     assert fresh._initial_epoch == 2 and int(fresh.optimizer.iterations) == 4
