@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check in one go, on a lent GPU machine (JAX with CUDA, no Keras, TensorFlow or DVC,
-# no package index; ../shared/docs/gpu.md). Prepare here with benchmarks/gpu_prepare.sh, then run
+# no package index). Prepare here with benchmarks/gpu_prepare.sh, then run
 # there from the repository root with .gpu/ carried:   OUT=$OUT bash benchmarks/gpu_check.sh
 # It runs the stages directly (no DVC): preprocess once from the carried raw arrays, then on its
 # output, and writes its summary and an archive of every log and metric to $OUT:
@@ -56,7 +56,7 @@ cmp -s "$LOGS/history-first.csv" "$LOGS/history-second.csv" && echo "repeatable:
   || echo "NOT repeatable: histories differ" | tee -a "$LOGS/summary.txt"
 train side-a & train side-b & (sleep 8 && nvidia-smi --query-gpu=memory.used,memory.total --format=csv \
   | tee -a "$LOGS/summary.txt") & wait  # the memory the two take, mid-run
-for epochs in 6 24; do  # with the stage's deterministic GPU ops (stages/devices.py), a like-for-like floor
+for epochs in 6 24; do  # with the stage's deterministic GPU ops (mnist_dvc/runtime/process.py), a like-for-like floor
   XLA_FLAGS=--xla_gpu_deterministic_ops=true python3 benchmarks/floor.py "$epochs" "$BASE/data/prepared/train.npz" \
     | tee -a "$LOGS/summary.txt"
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Gathers what benchmarks/gpu_check.sh needs on a lent GPU machine that reaches no package index
-# (see ../shared/docs/gpu.md): pure-Python and cp312 wheels of what the stages import beyond the
+# Gathers what benchmarks/gpu_check.sh needs on a lent GPU machine that reaches no package index:
+# pure-Python and cp312 wheels of what the stages import beyond the
 # machine's own JAX, h5py, numpy, matplotlib, pyyaml and tensorboard, into .gpu/wheels/, and
 # MNIST's raw arrays, gzipped, into .gpu/raw/ (the prepared float32 arrays, 213 MB, would not fit
 # the 64 MiB the device tool carries; gpu_check.sh runs the preprocess stage there). Run from the

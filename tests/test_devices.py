@@ -1,37 +1,47 @@
 """train.devices: the batch/learning-rate rule, the refusal of a count that is not there, and real
 data-parallel runs on two simulated CPU devices, on JAX and TensorFlow."""
 
-import os
+import json
 import re
+import sys
 
 import pytest
-from conftest import default_params, make_prepared, run_stage, with_overrides
+from helpers import ROOT, THREE_EPOCHS, default_params, make_prepared, run, run_stage, with_overrides
 
-from stages.devices import prepare_environment, scale_for_replicas, start_devices
-from stages.errors import ParamsError
-from stages.history import read_history
-from stages.loop import check_even_split
-from stages.params import parse_params
+from mnist_dvc.core.errors import ParamsError
+from mnist_dvc.core.params import parse_params
+from mnist_dvc.runtime.devices import scale_for_replicas, start_devices
+from mnist_dvc.training.history import read_history
+from mnist_dvc.training.jax_loop import check_even_split
+
+SETTINGS = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION")
 
 
-def test_before_the_backend_starts_gpu_ops_are_made_deterministic_and_memory_bounded(monkeypatch):
-    for name in ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "MNIST_CPU_DEVICES"):
-        monkeypatch.delenv(name, raising=False)
-    prepare_environment("jax")
-    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
+def started_environment(**env: str) -> dict:
+    """The settings of a process after `start_process("jax")`, with `env` as the user's own."""
+    probe = (
+        "import json, os, sys; from mnist_dvc.runtime.process import start_process; "
+        f"[os.environ.pop(name, None) for name in {(*SETTINGS, 'MNIST_CPU_DEVICES')!r}]; "
+        "os.environ.update(json.loads(sys.argv[1])); start_process('jax'); "
+        f"print(json.dumps({{name: os.environ.get(name) for name in {SETTINGS!r}}}))"
+    )
+    return json.loads(run([sys.executable, "-c", probe, json.dumps(env)], ROOT).stdout)
+
+
+def test_before_the_backend_starts_gpu_ops_are_made_deterministic_and_memory_bounded():
+    settings = started_environment()
+    assert settings["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
     # Each process allocates as it needs, up to a share of the card: two sweep workers fit on one GPU.
-    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
-    assert float(os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"]) < 0.5
+    assert settings["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert float(settings["XLA_PYTHON_CLIENT_MEM_FRACTION"]) < 0.5
 
 
-def test_a_users_own_settings_win(monkeypatch):
-    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)  # restored after the test
-    monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops=false")
-    monkeypatch.setenv("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.9")
-    monkeypatch.setenv("MNIST_CPU_DEVICES", "2")
-    prepare_environment("jax")
-    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false --xla_force_host_platform_device_count=2"
-    assert os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.9"
+def test_a_users_own_settings_win():
+    settings = started_environment(
+        XLA_FLAGS="--xla_gpu_deterministic_ops=false", XLA_PYTHON_CLIENT_MEM_FRACTION="0.9", MNIST_CPU_DEVICES="2"
+    )
+    assert settings["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false --xla_force_host_platform_device_count=2"
+    assert settings["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.9"
 
 
 def test_one_device_changes_nothing():
@@ -73,8 +83,7 @@ def test_a_device_count_that_is_not_there_is_refused(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-# Two devices on one CPU, set before the backend starts (MNIST_CPU_DEVICES, see stages/devices.py).
-THREE_EPOCHS = {"train.epochs": 3, "train.tensorboard": False, "train.checkpoint.every_epochs": 3}
+# Two devices on one CPU: MNIST_CPU_DEVICES, read by start_process before the backend starts.
 
 
 def train_on(directory, backend, devices):

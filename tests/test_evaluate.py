@@ -1,15 +1,15 @@
 import json
+import sys
 
 import keras
 import numpy as np
 import pytest
-from conftest import imported_by_stage, make_prepared, run_stage
+from helpers import PNG_MAGIC, imported_by_stage, make_prepared, run, run_stage
 
-from stages.evaluate import confusion_csv, per_class_scores
-from stages.figures import misclassified_grid, prediction_grid
-from stages.prepared import read_split
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from mnist_dvc.data.prepared import read_split
+from mnist_dvc.evaluation.figures import misclassified_grid, prediction_grid
+from mnist_dvc.evaluation.pictures import draw, pictures_process
+from mnist_dvc.evaluation.scores import confusion_csv, per_class_scores
 
 
 def test_per_class_scores_count_hits_over_predictions_and_over_truths():
@@ -54,7 +54,10 @@ def test_the_prediction_grid_titles_each_image_with_its_guess_and_probability_re
     fig = prediction_grid(np.ones((3, 784)), np.array([1, 2, 3]), np.array([1, 5, 3]), np.array([0.9, 0.51, 1.0]))
     (ax,) = fig.axes
     assert [(t.get_text(), t.get_color()) for t in ax.texts] == [
-        ("1 (0.9000)", "black"), ("5 (0.5100)", "red"), ("3 (1.0000)", "black")]  # fmt: skip
+        ("1 (0.9000)", "black"),
+        ("5 (0.5100)", "red"),
+        ("3 (1.0000)", "black"),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +96,42 @@ def test_evaluate_draws_in_its_pictures_process_alone(evaluated):
     assert imported_by_stage("evaluate", directory) == {"tensorflow": False, "matplotlib": False}
     for name in ("learning_curves.png", "predictions.png", "misclassified.png"):
         assert (directory / "metrics" / name).read_bytes().startswith(PNG_MAGIC), "drawn all the same"
+
+
+GPU_SETTINGS = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION")
+
+
+def test_evaluate_starts_jax_with_the_gpu_memory_share_and_deterministic_ops(evaluated):
+    """As train does: on one GPU beside another run's process, evaluate takes no more than its share."""
+    directory, _ = evaluated
+    probe = (
+        "import json, os, runpy, sys\n"
+        f"[os.environ.pop(k, None) for k in {GPU_SETTINGS!r}]  # none of the user's own\n"
+        "seen = {}\n"
+        "def first_jax_import(event, args):\n"
+        "    if event == 'import' and args[0] == 'jax' and not seen:\n"
+        f"        seen.update({{k: os.environ.get(k) for k in {GPU_SETTINGS!r}}})\n"
+        "sys.addaudithook(first_jax_import)\n"
+        "runpy.run_module('stages.evaluate', run_name='__main__', alter_sys=True)\n"
+        "print(json.dumps(seen))\n"
+    )
+    result = run([sys.executable, "-c", probe], directory)
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen, "evaluate imported JAX"
+    assert seen["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
+    assert seen["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert float(seen["XLA_PYTHON_CLIENT_MEM_FRACTION"]) < 0.5
+
+
+def test_the_pictures_process_draws_when_spawned_as_on_macos(tmp_path):
+    with pictures_process("spawn") as pictures:
+        pictures.submit(
+            draw,
+            "learning_curves",
+            tmp_path / "curves.png",
+            [{"epoch": 1, "accuracy": 0.9, "loss": 0.3, "val_accuracy": 0.95, "val_loss": 0.2, "learning_rate": 1e-3}],
+        ).result()
+    assert (tmp_path / "curves.png").read_bytes().startswith(PNG_MAGIC)
 
 
 def test_a_model_carrying_code_is_refused_and_its_code_never_runs(evaluated, tmp_path):

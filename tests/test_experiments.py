@@ -4,7 +4,7 @@ import json
 import time
 
 import pytest
-from conftest import TINY, commit_all, copy_project, dvc, run, write_params
+from helpers import TINY, commit_all, copy_project, dvc, experiments, run, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +28,6 @@ def wait_for_queue(project) -> str:
         logs = "\n".join(dvc(project, "queue", "logs", fields[1], check=False).stdout for fields in tasks)
         pytest.fail(f"queue did not finish with {len(LEARNING_RATES)} successes:\n{status}\n{logs}")
     return status
-
-
-def experiments(show: list[dict]) -> dict[str, dict]:
-    """`dvc exp show --json` -> {name: data} for the experiments of the baseline commit."""
-    baseline = next(rev for rev in show if rev["rev"] != "workspace")
-    return {exp["name"]: exp["revs"][0]["data"] for exp in baseline["experiments"] or []}
 
 
 def test_a_queued_grid_runs_on_two_workers_and_each_run_keeps_its_own_metrics(tmp_path):

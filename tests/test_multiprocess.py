@@ -11,14 +11,14 @@ import sys
 import time
 
 import pytest
-from conftest import make_prepared, project_env, run_stage
+from helpers import THREE_EPOCHS, make_prepared, project_env, run_stage
 
-from stages.history import read_history
+from mnist_dvc.training.history import read_history
 
 pytestmark = pytest.mark.slow
 
 BACKENDS = ["jax", "tensorflow"]
-THREE_EPOCHS = {"train.epochs": 3, "train.tensorboard": False, "train.checkpoint.every_epochs": 3, "train.devices": 2}
+TWO_PROCESSES = THREE_EPOCHS | {"train.devices": 2}
 JOB_TIMEOUT_S = 120
 
 
@@ -48,8 +48,13 @@ def start_job(tmp_path, backend: str, overrides: dict, processes: int = 2) -> li
         (tmp_path / f"host{index}").mkdir(parents=True)
         directory = make_prepared(tmp_path / f"host{index}", overrides | {"train.backend": backend})
         with open(directory / "stdout.txt", "w") as out, open(directory / "stderr.txt", "w") as err:
-            process = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=directory, stdout=out, stderr=err,
-                                       env=project_env(**job_env(backend, ports, index)))  # fmt: skip
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stages.train"],
+                cwd=directory,
+                stdout=out,
+                stderr=err,
+                env=project_env(**job_env(backend, ports, index)),
+            )
         job.append((directory, process))
     return job
 
@@ -72,7 +77,7 @@ def log(directory) -> str:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_two_processes_train_one_model_and_only_process_0_writes(tmp_path, backend):
     started = time.monotonic()
-    job = start_job(tmp_path / "jobs", backend, THREE_EPOCHS)
+    job = start_job(tmp_path / "jobs", backend, TWO_PROCESSES)
     codes = wait_all(job)
     seconds = time.monotonic() - started
     (chief, _), (other, _) = job
@@ -94,7 +99,7 @@ def test_two_processes_train_one_model_and_only_process_0_writes(tmp_path, backe
 
     # The same config in one process on two (simulated) devices.
     (tmp_path / "single").mkdir()
-    single = make_prepared(tmp_path / "single", THREE_EPOCHS | {"train.backend": backend})
+    single = make_prepared(tmp_path / "single", TWO_PROCESSES | {"train.backend": backend})
     run_stage("train", single, env={"MNIST_CPU_DEVICES": "2"})
     job_acc = read_history(chief / "metrics/history.csv")[-1]["val_accuracy"]
     single_acc = read_history(single / "metrics/history.csv")[-1]["val_accuracy"]
@@ -105,7 +110,7 @@ def test_two_processes_train_one_model_and_only_process_0_writes(tmp_path, backe
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_killed_process_ends_the_job_with_one_clear_error(tmp_path, backend):
     # Long enough to be killed mid-training: no early stop, many epochs.
-    endless = THREE_EPOCHS | {"train.epochs": 500, "train.early_stopping.patience": 1000}
+    endless = TWO_PROCESSES | {"train.epochs": 500, "train.early_stopping.patience": 1000}
     job = start_job(tmp_path, backend, endless | {"train.reduce_lr.patience": 1000})
     (chief, survivor), (other, victim) = job
     deadline = time.monotonic() + JOB_TIMEOUT_S

@@ -1,8 +1,8 @@
 import pytest
-from conftest import default_params, with_overrides
+from helpers import default_params, with_overrides
 
-from stages.errors import ParamsError
-from stages.params import load_params, parse_params
+from mnist_dvc.core.errors import ParamsError
+from mnist_dvc.core.params import load_params, parse_params
 
 
 def problems(overrides: dict) -> str:

@@ -4,7 +4,7 @@ import json
 
 import keras
 import pytest
-from conftest import TINY, commit_all, copy_project, dvc, run, stages_run, write_params
+from helpers import TINY, commit_all, copy_project, dvc, run, stages_run, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +36,15 @@ def test_repro_runs_every_stage_and_every_output_loads(repro):
 
 # Library chatter a normal run must not print: TensorFlow's and absl's start-up logging, the oneDNN
 # note (which worries anyone who came for reproducibility), Keras's HDF5 "legacy" warning.
-CHATTER = ("absl::InitializeLog", "oneDNN custom operations", "You are saving your model as an HDF5 file",
-           "Compiled the loaded model", "WARNING:absl", "rebuild TensorFlow", "cpu_feature_guard")  # fmt: skip
+CHATTER = (
+    "absl::InitializeLog",
+    "oneDNN custom operations",
+    "You are saving your model as an HDF5 file",
+    "Compiled the loaded model",
+    "WARNING:absl",
+    "rebuild TensorFlow",
+    "cpu_feature_guard",
+)
 
 
 def test_the_console_shows_the_projects_keras_and_dvc_lines_only(repro):

@@ -16,13 +16,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import ROOT, TINY, commit_all, copy_project, dvc, run, write_params
+from helpers import PNG_MAGIC, ROOT, TINY, commit_all, copy_project, dvc, run, write_params
 
 from plots.offline import DVC_PLACEHOLDERS, MARKER, TEMPLATE, inline
 
 CHROMIUM = shutil.which("chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPERIMENTS = ("lr-0.001", "lr-0.01")  # the same tiny run at two learning rates
 # DVC's div id of each chart (dvc.yaml's top-level plots, then the stages' plot files) -> its title.
 CHARTS = {

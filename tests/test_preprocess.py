@@ -3,11 +3,11 @@ import time
 
 import numpy as np
 import pytest
-from conftest import run, run_stage, synthetic_mnist, write_params
+from helpers import run, run_stage, synthetic_mnist, write_params
 
-from stages.files import save_arrays
-from stages.params import load_params
-from stages.prepared import read_split
+from mnist_dvc.core.params import load_params
+from mnist_dvc.data.prepared import read_split
+from mnist_dvc.data.raw import save_arrays
 from stages.preprocess import flatten_and_scale, one_hot, prepare
 
 
@@ -39,8 +39,10 @@ def test_prepare_takes_the_first_samples_and_keeps_every_class_column(workdir):
 def test_the_stage_writes_prepared_arrays_without_importing_tensorflow(tmp_path):
     write_params(tmp_path, {"preprocess.train_samples": 100, "preprocess.test_samples": 50})
     save_arrays(tmp_path / "data/raw", synthetic_mnist(n_train=100, n_test=50))
-    probe = "import runpy, sys; runpy.run_module('stages.preprocess', run_name='__main__'); " \
-            "print(sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))"  # fmt: skip
+    probe = (
+        "import runpy, sys; runpy.run_module('stages.preprocess', run_name='__main__'); "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))"
+    )
     result = run([sys.executable, "-c", probe], tmp_path)
     assert result.stdout.strip().endswith("[]")
     assert sorted(p.name for p in (tmp_path / "data/prepared").iterdir()) == ["test.npz", "train.npz"]

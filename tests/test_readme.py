@@ -7,7 +7,7 @@ import re
 import shlex
 
 import pytest
-from conftest import ROOT, TINY, commit_all, copy_project, dvc, write_params
+from helpers import ROOT, TINY, commit_all, copy_project, dvc, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +48,12 @@ def test_the_readme_experiment_commands_in_order_each_give_what_they_say(tmp_pat
         assert (project / "params.yaml").read_text() == committed, f"`{command}` changed the workspace's params"
 
     show = json.loads(dvc(project, "exp", "show", "--json").stdout)
-    runs = {exp["name"]: exp["revs"][0]["data"] for rev in show if rev["rev"] != "workspace"
-            for exp in rev.get("experiments") or []}  # fmt: skip
+    runs = {
+        exp["name"]: exp["revs"][0]["data"]
+        for rev in show
+        if rev["rev"] != "workspace"
+        for exp in rev.get("experiments") or []
+    }
     for name, overrides in expected.items():
         params = runs[name]["params"]["params.yaml"]["data"]
         for key, value in overrides.items():

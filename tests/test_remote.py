@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import TINY, commit_all, copy_project, dvc, run, stages_run, write_params
+from helpers import TINY, clone, commit_all, copy_project, dvc, stages_run, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -18,11 +18,6 @@ def output_files(project: Path) -> dict[str, bytes]:
         for path in sorted((project / name).rglob("*"))
         if path.is_file() and path.name != ".gitignore"
     }
-
-
-def clone(project: Path, directory: Path) -> Path:
-    run(["git", "clone", "-q", str(project), str(directory)], project.parent)
-    return directory
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +50,15 @@ def test_a_fresh_clone_pulls_every_output_byte_identical_and_has_nothing_to_reru
     dvc(copy, "pull")
     pulled = output_files(copy)
     assert pulled == output_files(project)
-    for path in ("data/raw/x_train.npy", "data/prepared/test.npz", "models/model.h5", "models/model-no-opt.h5",
-                 "models/model.weights.h5", "metrics/predictions.png", "metrics/misclassified.png"):  # fmt: skip
+    for path in (
+        "data/raw/x_train.npy",
+        "data/prepared/test.npz",
+        "models/model.h5",
+        "models/model-no-opt.h5",
+        "models/model.weights.h5",
+        "metrics/predictions.png",
+        "metrics/misclassified.png",
+    ):
         assert path in pulled, f"{path} was not pulled"
     again = dvc(copy, "repro")
     assert stages_run(again.stdout) == [] and "Data and pipelines are up to date" in again.stdout, again.stdout

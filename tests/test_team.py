@@ -10,26 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY, commit_all, copy_project, dvc, run, stages_run, write_params
+from helpers import TINY, clone, commit_all, copy_project, dvc, experiments, run, stages_run, write_params
 
 pytestmark = pytest.mark.slow
 
 # Two machines, one learning rate each; neither is the baseline's, so both really train.
 MACHINES = {"machine-a": ("lr-0.002", 0.002), "machine-b": ("lr-0.005", 0.005)}
 BRANCH = "main"
-
-
-def clone(git_remote: Path, directory: Path) -> Path:
-    run(["git", "clone", "-q", str(git_remote), str(directory)], git_remote.parent)
-    run(["git", "config", "user.email", "test@example.com"], directory)
-    run(["git", "config", "user.name", "test"], directory)
-    return directory
-
-
-def experiments(show: list[dict]) -> dict[str, dict]:
-    """`dvc exp show --json` -> {name: data} for the experiments of the baseline commit."""
-    baseline = next(rev for rev in show if rev["rev"] != "workspace")
-    return {exp["name"]: exp["revs"][0]["data"] for exp in baseline["experiments"] or []}
 
 
 def read_json(path: Path) -> dict:

@@ -4,12 +4,13 @@ import threading
 import keras
 import numpy as np
 import pytest
-from conftest import imported_by_stage, make_prepared, run_stage
+from helpers import compiled_model, imported_by_stage, make_prepared, run_stage
 
-from stages.errors import DataError
-from stages.history import read_history
-from stages.model import ResumeState, build_model, compile_model
-from stages.params import load_params
+from mnist_dvc.core.errors import DataError
+from mnist_dvc.core.params import load_params
+from mnist_dvc.training.history import read_history
+from mnist_dvc.training.network import build_model
+from mnist_dvc.training.resume import ResumeState
 
 # Four epochs, a checkpoint looked at every two.
 FOUR_EPOCHS = {"train.epochs": 4, "train.batch_size": 50, "train.checkpoint.every_epochs": 2}
@@ -84,15 +85,12 @@ def test_the_resume_state_brings_back_every_variable_and_the_epoch(tmp_path):
     params = load_params(make_prepared(tmp_path, {"train.epochs": 2}) / "params.yaml").train
     x = np.random.default_rng(0).random((64, 784), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[np.arange(64) % 10]
-    trained, fresh = build_model(784, 10, params), build_model(784, 10, params)
-    for model in (trained, fresh):
-        compile_model(model, params, steps_per_execution=1)
-        model._symbolic_build(data_batch=(x[:2], y[:2]))
+    trained, fresh = compiled_model(params, x, y), compiled_model(params, x, y)
     trained.fit(x, y, epochs=2, verbose=0)
     saving, restoring = ResumeState(tmp_path / "state"), ResumeState(tmp_path / "state")
     saving.set_model(trained)
     restoring.set_model(fresh)
-    values = [[keras.ops.convert_to_numpy(v) for v in callback._variables()] for callback in (saving, restoring)]
+    values = [[keras.ops.convert_to_numpy(v) for v in callback.variables()] for callback in (saving, restoring)]
     assert not np.array_equal(values[0][0], values[1][0]), "two different models to begin with"
 
     gate = threading.Event()
@@ -102,10 +100,10 @@ def test_the_resume_state_brings_back_every_variable_and_the_epoch(tmp_path):
         trained.fit(x, y, epochs=1, verbose=0)  # ...a third epoch has changed every variable
     finally:
         gate.set()  # (a held writer thread would keep pytest from exiting)
-    saving._wait()
+    saving.wait()
     restoring.on_train_begin()
-    assert fresh._initial_epoch == 2 and int(fresh.optimizer.iterations) == 4
-    for restored, saved in zip(restoring._variables(), values[0], strict=True):
+    assert restoring.restored_epoch == 2 and int(fresh.optimizer.iterations) == 4
+    for restored, saved in zip(restoring.variables(), values[0], strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), saved)
     restoring.on_train_end()
     assert not (tmp_path / "state").exists(), "deleted when training ends"
@@ -113,9 +111,7 @@ def test_the_resume_state_brings_back_every_variable_and_the_epoch(tmp_path):
 
 def test_a_resume_state_that_cannot_be_written_is_one_clear_error(tmp_path):
     params = load_params(make_prepared(tmp_path) / "params.yaml").train
-    model = build_model(784, 10, params)
-    compile_model(model, params, steps_per_execution=1)
-    model._symbolic_build(data_batch=(np.zeros((2, 784), np.float32), np.zeros((2, 10), np.float32)))
+    model = compiled_model(params, np.zeros((2, 784), np.float32), np.zeros((2, 10), np.float32))
     blocked = tmp_path / "state"
     blocked.write_text("a file where the folder would be")
     saving = ResumeState(blocked)
@@ -146,7 +142,7 @@ def test_the_tensorflow_backend_trains_too(tmp_path):
     make_prepared(tmp_path, {"train.backend": "tensorflow", "train.epochs": 2})
     result = run_stage("train", tmp_path)
     assert "backend tensorflow" in result.stderr
-    # TensorFlow's C++ start-up notes are filtered at its import (stages/console.py); nothing else is.
+    # TensorFlow's C++ start-up notes are filtered at its import (mnist_dvc/core/console.py); nothing else is.
     assert "oneDNN custom operations" not in result.stderr and "absl::InitializeLog" not in result.stderr
     assert len(read_history(tmp_path / "metrics/history.csv")) == 2
     assert (tmp_path / "models/model.h5").is_file()

@@ -48,6 +48,13 @@ def damaged(path, problem: str, stage: str, restore: str | None = None) -> "Data
     return DataError(f"{path} {problem}: restore it with `{restore}` or rebuild it with `dvc repro -f -s {stage}`")
 
 
+def unreadable(exc: Exception, kind: str) -> str:
+    """What numpy's refusal of an .npy/.npz file says, in this project's words (never its pickle advice)."""
+    if isinstance(exc, ValueError) and ("pickle" in str(exc) or "Object arrays" in str(exc)):
+        return "holds pickled Python objects, which are never loaded"
+    return f"is not a readable {kind} file ({exc})"
+
+
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's main; a PipelineError becomes one clear line and exit code 2, not a traceback."""
     try:

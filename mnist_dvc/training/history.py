@@ -4,7 +4,7 @@ import csv
 import io
 from pathlib import Path
 
-from stages.errors import damaged, missing
+from mnist_dvc.core.errors import damaged, missing
 
 HISTORY_CSV = Path("metrics/history.csv")
 COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")

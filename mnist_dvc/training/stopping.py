@@ -19,7 +19,7 @@ from pathlib import Path
 
 import keras
 
-from stages.errors import PipelineError
+from mnist_dvc.core.errors import PipelineError
 
 PARENT_POLL_S = 0.5
 SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"}
@@ -65,8 +65,10 @@ class Stopper(keras.callbacks.Callback):
 
     def check(self, *args, **kwargs) -> None:
         if self.reason:
-            raise Stopped(f"training stopped: {self.reason}; the last whole epoch is saved in .train-state/ "
-                          "(train.resume: true continues it)")  # fmt: skip
+            raise Stopped(
+                f"training stopped: {self.reason}; the last whole epoch is saved in .train-state/ "
+                "(train.resume: true continues it)"
+            )
 
     on_train_batch_end = on_test_batch_end = on_epoch_end = check
 

@@ -1,6 +1,6 @@
 """The model files of models/: the study's three saves, and loading one with Keras's safe_mode.
 
-Import this only after `stages.backend.use_backend`: importing Keras fixes the backend.
+Import this only after `mnist_dvc.runtime.process.start_process`: importing Keras fixes the backend.
 """
 
 import logging
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import keras
 
-from stages.errors import ModelError, damaged, missing
-from stages.files import atomic_path
+from mnist_dvc.core.errors import ModelError, damaged, missing
+from mnist_dvc.core.files import atomic_path
 
 
 class _NotLegacyHDF5Warning(logging.Filter):
@@ -40,8 +40,9 @@ def load_trusted_model(path: Path, compile: bool = True) -> keras.Model:
         return keras.models.load_model(path, compile=compile, safe_mode=True)
     except ValueError as exc:
         if "safe_mode" in str(exc):
-            raise ModelError(f"{path} is refused: it carries serialized Python code (a Lambda layer), "
-                             "which safe_mode will not run") from None  # fmt: skip
+            raise ModelError(
+                f"{path} is refused: it carries serialized Python code (a Lambda layer), which safe_mode will not run"
+            ) from None
         raise damaged(path, f"could not be loaded as a Keras model ({exc})", "train") from None
     except (OSError, KeyError, TypeError) as exc:  # h5py: not HDF5, truncated, or missing groups
         raise damaged(path, f"is not a readable Keras model file ({exc})", "train") from None

@@ -22,7 +22,8 @@ from functools import partial
 
 import numpy as np
 
-from stages.errors import ParamsError
+from mnist_dvc.core.errors import ParamsError
+from mnist_dvc.runtime.devices import device_names
 
 
 def keras_split(num_samples: int, validation_split: float) -> tuple[int, int]:
@@ -52,7 +53,7 @@ def batch_orders(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [part for part in (order[:full], order[full:]) if len(part)]
 
 
-def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, mesh=None):
+def fit(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, mesh=None):
     """model.fit(x, y, validation_split, shuffle, epochs, batch_size, callbacks, verbose=2), on the device.
 
     `model` is compiled (steps_per_execution is not used here: an epoch is one call). With a `mesh`
@@ -60,8 +61,6 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
     Callbacks run between compiled calls, as fit's do between its steps. Returns the History.
     """
     import keras
-
-    from stages.devices import put_replicated, shard_batch
 
     batch = params.batch_size
     train_size, _ = keras_split(len(x), params.validation_split)
@@ -76,8 +75,8 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
     callbacks = keras.callbacks.CallbackList(
         callbacks, add_history=True, add_progbar=True, verbose=2, epochs=params.epochs, steps=steps, model=model
     )
-    print(f"train: {steps} batches per compiled call, a whole epoch, data on {_data_device(train_data[0])}",
-          file=sys.stderr)  # fmt: skip
+    where = device_names(train_data[0].sharding.device_set)
+    print(f"train: {steps} batches per compiled call, a whole epoch, data on {where}", file=sys.stderr)
 
     model.stop_training = False
     callbacks.on_train_begin()
@@ -109,12 +108,12 @@ def fit_on_device(model, x: np.ndarray, y: np.ndarray, params, callbacks: list, 
     return model.history
 
 
-def epoch_calls(model, shard_batch, unroll: int = 1) -> tuple:
+def epoch_calls(model, shard, unroll: int = 1) -> tuple:
     """The compiled calls `(state, x, y, orders) -> (logs, state)`: Keras's train step, then its test step,
     over every batch of `orders` in one `lax.scan`, the batches gathered from the device-resident
     arrays by index. The logs are the metrics of the whole call (its state's last element holds the
-    metric variables), computed once at its end. `unroll` is for benchmarks/epoch_call.py: more
-    steps per loop iteration, longer to compile.
+    metric variables), computed once at its end. `unroll` (for benchmarks/epoch_call.py) runs more
+    steps per loop iteration, which takes longer to compile.
     """
     import jax
     import keras
@@ -126,7 +125,7 @@ def epoch_calls(model, shard_batch, unroll: int = 1) -> tuple:
     def scan(step):
         def run(state, x, y, orders):
             def body(state, rows):
-                _, state = step(state, (shard_batch(x[rows]), shard_batch(y[rows])))
+                _, state = step(state, (shard(x[rows]), shard(y[rows])))
                 return state, None
 
             state, _ = jax.lax.scan(body, state, orders, unroll=unroll)
@@ -153,5 +152,22 @@ def _floats(*logs: dict) -> list[dict[str, float]]:
     return [{name: float(value) for name, value in values.items()} for values in jax.device_get(logs)]
 
 
-def _data_device(array) -> str:
-    return ", ".join(sorted(f"{d.platform}:{d.id}" for d in array.sharding.device_set))
+def put_replicated(array, mesh=None):
+    """An array copied to the device once: the first device, or every device of `mesh` (all processes')."""
+    import jax
+
+    if mesh is None:
+        return jax.device_put(array)
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def shard_batch(batch, mesh=None):
+    """Inside the compiled step: split a batch between the devices of `mesh` (unchanged without one)."""
+    if mesh is None:
+        return batch
+    import jax
+
+    return jax.lax.with_sharding_constraint(
+        batch, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+    )

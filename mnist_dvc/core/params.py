@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stages.errors import ParamsError
+from mnist_dvc.core.errors import ParamsError
 
 PARAMS_FILE = Path("params.yaml")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import damaged, missing
-from stages.files import atomic_path, unreadable
+from mnist_dvc.core.errors import damaged, missing, unreadable
+from mnist_dvc.core.files import atomic_path
 
 PREPARED_DIR = Path("data/prepared")
 SPLITS = ("train", "test")
@@ -50,6 +50,7 @@ def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if x.dtype != np.float32 or x.ndim != 2:
         raise damaged(path, f"holds x as {x.dtype} {x.shape}; expected float32 (n, features)", "preprocess")
     if y.dtype != np.float32 or y.ndim != 2 or len(y) != len(x):
-        raise damaged(path, f"holds y as {y.dtype} {y.shape}; expected float32 one-hot ({len(x)}, classes)",
-                      "preprocess")  # fmt: skip
+        raise damaged(
+            path, f"holds y as {y.dtype} {y.shape}; expected float32 one-hot ({len(x)}, classes)", "preprocess"
+        )
     return x, y

@@ -1,7 +1,7 @@
-"""What MNIST must look like, and the checks that hold every copy of it to that.
+"""MNIST's facts, and the checks that hold every copy of it to them.
 
-The facts are those of the canonical Keras file (see shared/docs/data-sources.md);
-whichever source served, the arrays must match them before anything is written.
+The facts are those of the canonical Keras file (`keras.datasets.mnist`); whichever source
+served, the arrays must match them before anything is written.
 """
 
 import hashlib
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.errors import DataError
+from mnist_dvc.core.errors import DataError
 
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
 IMAGE_SHAPE = (28, 28)

@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from stages.files import atomic_path  # noqa: E402
+from mnist_dvc.core.files import atomic_path  # noqa: E402
 
 
 def learning_curves(rows: list[dict]) -> plt.Figure:

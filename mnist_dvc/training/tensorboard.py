@@ -1,7 +1,7 @@
 """TensorBoard event files for per-epoch scalars, written without TensorFlow.
 
-Keras's TensorBoard callback writes through `tf.summary`, which imports TensorFlow (4.5 s here)
-even on the JAX backend. TensorBoard's own package has the record writer and the protocol
+Keras's TensorBoard callback writes through `tf.summary`, which imports TensorFlow (slow, and
+chatty) even on the JAX backend. TensorBoard's own package has the record writer and the protocol
 buffers, so this writes the same layout Keras does (logs/train and logs/validation, tags
 `epoch_loss`, `epoch_accuracy`, `epoch_learning_rate`) and `tensorboard --logdir logs` reads it.
 """

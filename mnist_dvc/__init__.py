@@ -1,0 +1,1 @@
+"""The library behind the four stages in stages/, grouped by job: core, data, training, evaluation, runtime."""

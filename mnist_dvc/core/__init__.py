@@ -1,0 +1,1 @@
+"""The small pieces every stage shares: errors, params, atomic files, the cache, the console."""

@@ -1,0 +1,47 @@
+"""The project's cache outside the repository: MNIST downloads and JAX's compiled programs.
+
+MNIST_CACHE_DIR (default ~/.cache/mnist-dvc) is read and checked here only.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from mnist_dvc.core.errors import ParamsError
+
+CACHE_ENV = "MNIST_CACHE_DIR"
+
+
+def cache_dir(part: str = "") -> Path:
+    """A writable folder of the cache (created if missing), or a ParamsError naming MNIST_CACHE_DIR."""
+    root = _cache_root()
+    folder = root / part if part else root
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ParamsError(
+            f"{_source(root)} is not a writable directory ({exc.strerror or exc}): point {CACHE_ENV} at a folder "
+            "you can write to, e.g. `export MNIST_CACHE_DIR=$HOME/.cache/mnist-dvc`"
+        ) from None
+    return folder
+
+
+def optional_cache_dir(part: str) -> Path | None:
+    """`cache_dir(part)` for a stage that can work without it: None, with one warning, where it is unusable."""
+    try:
+        return cache_dir(part)
+    except ParamsError as exc:
+        print(f"warning: {exc}; going on without the {part} cache, so this run compiles everything", file=sys.stderr)
+        return None
+
+
+def _cache_root() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnist-dvc"
+    return Path(os.environ.get(CACHE_ENV) or default)
+
+
+def _source(root: Path) -> str:
+    return f"{CACHE_ENV} = {os.environ[CACHE_ENV]!r}" if os.environ.get(CACHE_ENV) else f"the cache {root}"

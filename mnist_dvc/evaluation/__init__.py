@@ -1,0 +1,1 @@
+"""What evaluate reports: the scores and the study's pictures."""
