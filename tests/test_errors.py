@@ -2,11 +2,13 @@
 what to run; exit code 2; no traceback, no numpy pickle advice; nothing that was there is lost."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY, make_prepared, run_stage, synthetic_mnist, write_params
+from helpers import TINY, make_prepared, project_env, run_stage, synthetic_mnist, write_params
 
 from mnist_dvc.data.raw import save_arrays
 
@@ -141,3 +143,18 @@ def test_a_compile_cache_that_cannot_be_used_is_one_warning_and_the_stage_goes_o
     assert len(warnings) == 1 and f"MNIST_CACHE_DIR = {value!r} is not a writable directory" in warnings[0], warnings
     assert "going on without the jax-compiled cache" in warnings[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("stage", ["fetch", "preprocess", "train", "evaluate"])
+def test_a_stage_run_by_a_python_without_the_projects_packages_says_so(tmp_path, stage):
+    """As under a DVC installed globally: this venv's Python without its site-packages (-S)."""
+    write_params(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", f"stages.{stage}"], cwd=tmp_path, env=project_env(), capture_output=True, text=True
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: this stage runs under {sys.executable} (Python 3."), line
+    assert "not the project's environment: it lacks numpy, yaml, pydantic, keras, jax, h5py" in line
+    assert "`source .venv/bin/activate`" in line and "`make repro`" in line
+    assert list(tmp_path.iterdir()) == [tmp_path / "params.yaml"], "nothing written"
