@@ -77,7 +77,7 @@ def test_repro_pull_in_a_fresh_clone_downloads_instead_of_retraining(pushed, tmp
     strict=True,
     reason="DVC 3.67 finds the run in the pushed run-cache but `dvc push --run-cache` does not upload the "
     "`cache: false` metrics and plots it names (metrics/train.json, metrics/history.csv), so the pull misses "
-    "them and train reruns; passes once those are cached or DVC pushes them (see README)",
+    "them and train reruns; passes once those are cached or DVC pushes them (see docs/team.md)",
 )
 def test_repro_pull_restores_an_uncommitted_run_from_the_pushed_run_cache(pushed, tmp_path):
     project, _ = pushed
