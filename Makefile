@@ -1,11 +1,12 @@
 # Two commands from a fresh clone: `make repro` and `make test`.
-PYTHON ?= python3
-VENV   := .venv
-# uv builds the venv from the hash-pinned locks. uv itself comes from PyPI, pinned by version and
-# sha256 (tools/uv-requirements.txt), through the system pip into .tools/uv (ignored by Git).
+# Portable to GNU make 3.81 (macOS's) and BSD userland: no GNU-only make features or tool options.
+SHELL := /bin/sh
+VENV  := .venv
+# uv builds the venv from the hash-pinned locks. uv itself comes from PyPI, pinned by sha256
+# (tools/uv-requirements.txt), through the chosen Python's pip into .tools/uv (ignored by Git).
 UV_DIR := .tools/uv
 UV     := $(UV_DIR)/bin/uv
-# Never a Python that uv downloads: the venv is made from $(PYTHON).
+# Never a Python that uv downloads: the venv is made from the one tools/platform-check chose.
 export UV_PYTHON_DOWNLOADS  := never
 export UV_PYTHON_PREFERENCE := only-system
 
@@ -38,7 +39,29 @@ SYNC_LOCKS := $(if $(filter cuda,$(TENSORFLOW)),$(NO_TF_CPU),requirements.lock) 
 # The offline `dvc plots` page template (README "Plots"); made from plots/template.html, ignored by Git.
 PLOTS_TEMPLATE := plots/build/offline.html
 
-# Stage commands (`python -m stages.X`) and `dvc` itself come from the venv.
+# Supported machine, and which installed CPython (3.11-3.13) the venv is made from: tools/platform-check,
+# before anything is downloaded, only while the venv or uv is still to be made. PYTHON=... names the
+# interpreter; left out, python3 if it is in range, else the newest of python3.13, python3.12,
+# python3.11 on PATH. Anything unsupported stops here in one line.
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),setup)),)
+ifeq ($(wildcard $(STAMP)),)
+NEED_PYTHON := 1
+endif
+ifeq ($(wildcard $(UV)),)
+NEED_PYTHON := 1
+endif
+endif
+ifdef NEED_PYTHON
+PLATFORM := $(shell tools/platform-check $(PYTHON) 2>&1)
+ifneq ($(firstword $(PLATFORM)),python:)
+$(error $(PLATFORM))
+endif
+SETUP_PYTHON := $(word 2,$(PLATFORM))
+SETUP_PYTHON_WHY := $(wordlist 3,$(words $(PLATFORM)),$(PLATFORM))
+endif
+
+# Stage commands (`python -m stages.X`, run by dvc) find the venv's python first on PATH; the
+# recipes call the venv's programs by path as well (make 3.81 looks commands up on its own PATH).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
@@ -46,57 +69,64 @@ export DVC_NO_ANALYTICS := 1
 
 setup: $(STAMP) $(PLOTS_TEMPLATE)
 
-# A fresh venv, then exactly the locks' packages, each checked against its sha256 (`uv pip sync`
-# removes anything else). uv's cache is ~/.cache/uv (UV_CACHE_DIR), not pip's.
+# A fresh venv, then exactly the locks' packages for this machine (the lines whose markers match),
+# each checked against its sha256 (`uv pip sync` removes anything else). uv's cache is ~/.cache/uv
+# (UV_CACHE_DIR), not pip's. No `--compile-bytecode` (28.5 s here): tools/bytecode writes the .pyc
+# of what the stages, dvc and pytest import, from its own cache when it has them.
 $(STAMP): $(LOCKS) | $(UV)
+	@echo "setup: Python $(SETUP_PYTHON) $(SETUP_PYTHON_WHY)"
 	@echo "setup: accelerator $(ACCELERATOR_WHY)$(if $(filter cuda,$(TENSORFLOW)), and TensorFlow's CUDA build)"
 	rm -rf $(VENV)
-	$(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) venv --quiet --python $(SETUP_PYTHON) $(VENV)
 	$(if $(filter cuda,$(TENSORFLOW)),awk '/^[^ #]/ { skip = /^tensorflow-cpu==/ } !skip' requirements.lock > $(NO_TF_CPU))
-	$(UV) pip sync --quiet --require-hashes --compile-bytecode --python $(VENV)/bin/python $(SYNC_LOCKS)
+	$(UV) pip sync --quiet --require-hashes --python $(VENV)/bin/python $(SYNC_LOCKS)
+	$(VENV)/bin/python tools/bytecode
 	touch $@
 
-# uv, from the system Python's pip: quiet (-qq shows errors only, not this machine's pip.conf notes
-# or the running-as-root warning), hash-checked, wheels only. --target, a folder of its own, is
-# allowed on an externally managed (PEP 668) Python too.
+# uv, from the chosen Python's pip: quiet (-qq shows errors only, not this machine's pip.conf notes
+# or the running-as-root warning), hash-checked, the one wheel for this machine. --target, a folder
+# of its own, is allowed on an externally managed (PEP 668) Python too.
 $(UV): tools/uv-requirements.txt
 	rm -rf $(UV_DIR)
-	$(PYTHON) -m pip install -qq --disable-pip-version-check --no-warn-script-location \
-		--require-hashes --only-binary=:all: --target $(UV_DIR) -r tools/uv-requirements.txt
+	$(SETUP_PYTHON) -m pip install -qq --disable-pip-version-check --no-warn-script-location \
+		--require-hashes --only-binary=:all: --no-deps --target $(UV_DIR) -r tools/uv-requirements.txt
 	touch $@
 
 # Vega, Vega-Lite and Vega-Embed inlined into the plots template, and DVC pointed at it (.dvc/config.local).
 $(PLOTS_TEMPLATE): $(STAMP) plots/template.html plots/offline.py
-	python -m plots.offline
+	$(VENV)/bin/python -m plots.offline
 
 # The same, forced (e.g. after deleting .dvc/config.local).
 plots-assets: $(STAMP)
-	python -m plots.offline
+	$(VENV)/bin/python -m plots.offline
 
 # Every chart as SVG and PNG in plots/export/: `make plots-export`, or `make plots-export REVS="main HEAD"`
 # for the `dvc plots diff` charts of those revisions (commits, branches or experiment names).
 plots-export: setup
-	python -m plots.export $(REVS)
+	$(VENV)/bin/python -m plots.export $(REVS)
 
 repro: setup
-	dvc repro
+	$(VENV)/bin/dvc repro
 
 test: lint
-	pytest
+	$(VENV)/bin/pytest
 
 lint: setup
-	ruff check .
-	ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: setup
-	python -m benchmarks.train_speed
+	$(VENV)/bin/python -m benchmarks.train_speed
 
-# Re-resolve the locks, for CPython 3.11 on Linux x86_64, every file's sha256 included:
-# pyproject.toml's ranges -> requirements.lock, then requirements-cuda.in and
-# requirements-tensorflow-cuda.in, constrained to it -> the two CUDA locks. uv keeps a lock's
-# current pins where they still fit; `make lock UPGRADE=1` takes the newest that fit. Then `make test`.
-UV_COMPILE = $(UV) pip compile --quiet --generate-hashes --python-version 3.11 \
-	--python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+# Re-resolve the locks, each one universal (`--universal`: one file for every supported machine,
+# platform-specific lines carry environment markers, e.g. tensorflow-cpu on Linux x86_64 and
+# tensorflow elsewhere), every file's sha256 included: pyproject.toml's ranges -> requirements.lock,
+# then requirements-cuda.in and requirements-tensorflow-cuda.in, constrained to it -> the two CUDA
+# locks (Linux only). uv keeps a lock's current pins where they still fit; `make lock UPGRADE=1`
+# takes the newest that fit. Then `make test` (tests/test_setup.py dry-runs every lock on every
+# supported machine and Python).
+UV_COMPILE = $(UV) pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 lock: | $(UV)
 	$(UV_COMPILE) pyproject.toml --extra test -o requirements.lock
 	$(UV_COMPILE) requirements-cuda.in -c requirements.lock -o requirements-cuda.lock
@@ -104,5 +134,5 @@ lock: | $(UV)
 		-o requirements-tensorflow-cuda.lock
 
 clean:
-	-dvc config --local --unset plots.html_template 2>/dev/null
+	-$(VENV)/bin/dvc config --local --unset plots.html_template 2>/dev/null
 	rm -rf $(VENV) .tools dvc_plots .pytest_cache plots/build plots/export

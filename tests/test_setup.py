@@ -1,15 +1,19 @@
 """`make setup`: the accelerator it detects, the locks it installs, and what those locks resolve to.
 
 This machine has no GPU, so a stand-in `nvidia-smi` script on PATH plays one; the locks are resolved
-against the package index with `uv pip sync --dry-run` (index pages only, no wheels downloaded).
+against the package index with `uv pip sync --dry-run` (index pages only, no wheels downloaded), for
+this machine and, with uv's --python-platform and --python-version, for every supported machine and
+Python. tests/test_setup_platforms.py holds the platform check and the choice of Python.
 """
 
 import importlib.metadata
 import os
+import platform
 import re
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 UV = ROOT / ".tools" / "uv" / "bin" / "uv"
 LOCKS = ["requirements.lock", "requirements-cuda.lock", "requirements-tensorflow-cuda.lock"]
+# The supported machines as uv names them (tools/platform-check refuses the rest): glibc 2.28 stands
+# for Linux (uv names no 2.27; the wheels need 2.27), macOS 12 (MACOSX_DEPLOYMENT_TARGET below) for macOS.
+PLATFORMS = {"linux-x86_64": "x86_64-manylinux_2_28", "linux-aarch64": "aarch64-manylinux_2_28",
+             "macos-arm64": "aarch64-apple-darwin"}  # fmt: skip
+PYTHONS = ["3.11", "3.12", "3.13"]
 H100 = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-8e1b6d3c-2f4a-4c55-9a1e-0b7d2c9f4e61)"
 DRIVERLESS = (
     "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
@@ -111,14 +120,18 @@ def test_a_bad_choice_fails_with_one_line(tmp_path, bad):
 
 
 def _requirements(lock: Path) -> dict[str, tuple[str, list[str]]]:
-    """{normalized name: (version, [hash, ...])} from a `uv pip compile --generate-hashes` file."""
+    """{normalized name: (version, [hash, ...])} from a `uv pip compile --generate-hashes` file.
+
+    A universal lock's lines may carry environment markers (`tensorflow-cpu==2.21.0 ; sys_platform ...`);
+    each package still appears once: one version for every supported machine and Python.
+    """
     entries: dict[str, tuple[str, list[str]]] = {}
     name = None
     for line in lock.read_text().splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if not line[0].isspace():
-            requirement = re.fullmatch(r"([A-Za-z0-9._-]+)(\[[^]]*\])?==(\S+) \\", line)
+            requirement = re.fullmatch(r"([A-Za-z0-9._-]+)(\[[^]]*\])?==(\S+)(?: ; [^\\]+)? \\", line)
             assert requirement, f"{lock.name}: not an exact pin followed by hashes: {line!r}"
             name = re.sub(r"[-_.]+", "-", requirement[1]).lower()
             assert name not in entries, f"{lock.name}: {name} twice"
@@ -131,11 +144,27 @@ def _requirements(lock: Path) -> dict[str, tuple[str, list[str]]]:
     return entries
 
 
-@pytest.mark.parametrize("lock", [*LOCKS, "tools/uv-requirements.txt"])
+@pytest.mark.parametrize("lock", LOCKS)
 def test_every_requirement_is_pinned_with_sha256_hashes(lock):
     entries = _requirements(ROOT / lock)
     assert entries
     assert not [name for name, (_, hashes) in entries.items() if not hashes]
+
+
+def test_uv_is_one_hash_pinned_wheel_for_each_supported_machine():
+    text = (ROOT / "tools" / "uv-requirements.txt").read_text()
+    entries = re.findall(
+        r"^uv @ https://files\.pythonhosted\.org/packages/[0-9a-f/]+/uv-([0-9.]+)-py3-none-(\S+)\.whl ; (.+) \\\n"
+        r"    --hash=sha256:[0-9a-f]{64}$",
+        text,
+        re.MULTILINE,
+    )
+    assert len(entries) == len([line for line in text.splitlines() if line.startswith("uv")]) == 3, text
+    assert len({version for version, _, _ in entries}) == 1, "one uv release for every machine"
+    tags = {marker: tag for _, tag, marker in entries}
+    assert "x86_64" in tags['sys_platform == "linux" and platform_machine == "x86_64"']
+    assert "aarch64" in tags['sys_platform == "linux" and platform_machine == "aarch64"']
+    assert "arm64" in tags['sys_platform == "darwin" and platform_machine == "arm64"']
 
 
 def test_the_cuda_locks_match_requirements_lock():
@@ -164,17 +193,97 @@ def uv_venv(tmp_path_factory):
     return venv
 
 
-def _would_install(venv: Path, *locks: Path) -> dict[str, str]:
+def _would_install(venv: Path, *locks: Path, platform: str | None = None, python: str | None = None) -> dict[str, str]:
+    """What `uv pip sync --require-hashes` of `locks` would install: here, or on another machine and Python."""
     command = [UV, "pip", "sync", "--dry-run", "--require-hashes", "--python", venv / "bin" / "python", *locks]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    if platform:
+        command += ["--python-platform", PLATFORMS[platform], "--python-version", python]
+    env = {**os.environ, "MACOSX_DEPLOYMENT_TARGET": "12.0"}
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, f"{platform or 'here'} {python or ''}: {result.stderr}"
     assert "Would download" in result.stderr
     return dict(re.findall(r"^ \+ (\S+)==(\S+)$", result.stderr, re.MULTILINE))
 
 
+CUDA_MACHINES = ["linux-x86_64", "linux-aarch64"]
+
+
+@pytest.fixture(scope="module")
+def resolved(uv_venv):
+    """Every supported (machine, Python)'s dry run of requirements.lock, and of it with the CUDA lock on
+    Linux, resolved a few at a time: {(lock set, machine, python): packages}."""
+    jobs = [("cpu", platform, python) for platform in PLATFORMS for python in PYTHONS]
+    jobs += [("cuda", platform, python) for platform in CUDA_MACHINES for python in PYTHONS]
+    locks = {"cpu": [ROOT / "requirements.lock"], "cuda": [ROOT / "requirements.lock", ROOT / "requirements-cuda.lock"]}
+
+    def run(job):
+        kind, platform, python = job
+        try:
+            return job, _would_install(uv_venv, *locks[kind], platform=platform, python=python)
+        except AssertionError as failure:
+            return job, failure
+
+    with ThreadPoolExecutor(4) as pool:
+        return dict(pool.map(run, jobs))
+
+
+def _result(resolved, job) -> dict[str, str]:
+    packages = resolved[job]
+    if isinstance(packages, AssertionError):
+        raise packages
+    return packages
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_lock_installs_on_every_supported_machine_and_python(resolved, platform, python):
+    packages = _result(resolved, ("cpu", platform, python))
+    pins = {name: version for name, (version, _) in _requirements(ROOT / "requirements.lock").items()}
+    assert {name: pins[name] for name in packages} == packages  # the lock's versions, whatever the machine
+    tensorflow = "tensorflow-cpu" if platform == "linux-x86_64" else "tensorflow"
+    assert tensorflow in packages and ({"tensorflow", "tensorflow-cpu"} - {tensorflow}).isdisjoint(packages)
+    assert {
+        "jax",
+        "jaxlib",
+        "keras",
+        "dvc",
+        "h5py",
+        "pip",
+        "pytest",
+        "playwright",
+        "vl-convert-python",
+    } <= packages.keys()
+    assert not [name for name in packages if name.startswith(("nvidia-", "jax-cuda"))]
+    assert "pywin32" not in packages
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("platform", CUDA_MACHINES)
+def test_the_cuda_lock_installs_on_linux_x86_64_and_aarch64(resolved, platform, python):
+    packages = _result(resolved, ("cuda", platform, python))
+    jax = _requirements(ROOT / "requirements.lock")["jax"][0]
+    assert packages["jax"] == packages["jaxlib"] == packages["jax-cuda12-plugin"] == packages["jax-cuda12-pjrt"] == jax
+    assert "nvidia-cudnn-cu12" in packages
+
+
+@pytest.mark.parametrize("platform", CUDA_MACHINES)
+def test_tensorflow_cuda_installs_on_linux_x86_64_and_aarch64(uv_venv, tmp_path, platform):
+    without_tf_cpu = tmp_path / "requirements-without-tensorflow-cpu.lock"
+    subprocess.run(
+        f"awk '/^[^ #]/ {{ skip = /^tensorflow-cpu==/ }} !skip' {ROOT / 'requirements.lock'} > {without_tf_cpu}",
+        shell=True, check=True,
+    )  # fmt: skip
+    locks = [without_tf_cpu, ROOT / "requirements-cuda.lock", ROOT / "requirements-tensorflow-cuda.lock"]
+    packages = _would_install(uv_venv, *locks, platform=platform, python="3.11")
+    assert packages["tensorflow"] == _requirements(ROOT / "requirements.lock")["tensorflow-cpu"][0]
+    assert "tensorflow-cpu" not in packages and "nvidia-cudnn-cu12" in packages
+
+
 def test_the_cuda_lock_resolves_with_requirements_lock(uv_venv):
     jax = _requirements(ROOT / "requirements.lock")["jax"][0]
-    packages = _would_install(uv_venv, ROOT / "requirements.lock", ROOT / "requirements-cuda.lock")
+    # For Linux x86_64 cp311 (the CUDA locks are Linux-only), whatever machine runs the test.
+    locks = (ROOT / "requirements.lock", ROOT / "requirements-cuda.lock")
+    packages = _would_install(uv_venv, *locks, platform="linux-x86_64", python="3.11")
     assert packages["jax"] == packages["jaxlib"] == packages["jax-cuda12-plugin"] == packages["jax-cuda12-pjrt"] == jax
     assert "nvidia-cudnn-cu12" in packages and "tensorflow-cpu" in packages
 
@@ -197,7 +306,7 @@ def test_tensorflow_cuda_replaces_tensorflow_cpu(uv_venv, tmp_path):
 
     locks = [without_tf_cpu[0], *(ROOT / arg for arg in sync if arg in LOCKS)]
     assert [lock.name for lock in locks[1:]] == ["requirements-cuda.lock", "requirements-tensorflow-cuda.lock"]
-    packages = _would_install(uv_venv, *locks)
+    packages = _would_install(uv_venv, *locks, platform="linux-x86_64", python="3.11")
     tf = _requirements(ROOT / "requirements.lock")["tensorflow-cpu"][0]
     assert packages["tensorflow"] == tf and "tensorflow-cpu" not in packages
     assert packages["jax-cuda12-plugin"] == packages["jax"]
@@ -214,6 +323,8 @@ def test_this_venv_holds_what_make_setup_chose():
         assert cuda == []
     if accelerator == "cuda":
         assert importlib.metadata.version("jax-cuda12-plugin") == importlib.metadata.version("jax")
-    assert ("tensorflow" in names) is (tensorflow == "cuda")
-    assert ("tensorflow-cpu" in names) is (tensorflow == "cpu")
+    # tensorflow-cpu exists for Linux x86_64 only; elsewhere the `tensorflow` wheel is the CPU build.
+    tf_cpu_wheel = (sys.platform, platform.machine()) == ("linux", "x86_64")
+    assert ("tensorflow" in names) is (tensorflow == "cuda" or not tf_cpu_wheel)
+    assert ("tensorflow-cpu" in names) is (tensorflow == "cpu" and tf_cpu_wheel)
     assert "pip" in names
