@@ -2,10 +2,14 @@
 # Portable to GNU make 3.81 (macOS's) and BSD userland: no GNU-only make features or tool options.
 SHELL := /bin/sh
 VENV  := .venv
-# uv builds the venv from the hash-pinned locks. uv itself comes from PyPI, pinned by sha256
-# (tools/uv-requirements.txt), through the chosen Python's pip into .tools/uv (ignored by Git).
-UV_DIR := .tools/uv
-UV     := $(UV_DIR)/bin/uv
+# uv builds the venv from the hash-pinned locks. uv itself comes from PyPI, pinned by version and
+# sha256 (tools/uv-requirements.txt), through the chosen Python's pip, into the project's cache: one
+# folder per pin and machine, which .tools/uv (ignored by Git) links to, so a fresh clone needs no
+# second download.
+UV_DIR   := .tools/uv
+UV       := $(UV_DIR)/bin/uv
+UV_CACHE := $(or $(MNIST_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mnist-dvc)/uv/$(shell \
+            cksum < tools/uv-requirements.txt | cut -d' ' -f1)-$(shell uname -s)-$(shell uname -m)
 # Never a Python that uv downloads: the venv is made from the one tools/platform-check chose.
 export UV_PYTHON_DOWNLOADS  := never
 export UV_PYTHON_PREFERENCE := only-system
@@ -84,12 +88,15 @@ $(STAMP): $(LOCKS) | $(UV)
 	touch $@
 
 # uv, from the chosen Python's pip: quiet (-qq shows errors only, not this machine's pip.conf notes
-# or the running-as-root warning), hash-checked, the one wheel for this machine. --target, a folder
-# of its own, is allowed on an externally managed (PEP 668) Python too.
+# or the running-as-root warning), hash-checked, wheels only. --target, a folder of its own, is
+# allowed on an externally managed (PEP 668) Python too.
 $(UV): tools/uv-requirements.txt
 	rm -rf $(UV_DIR)
-	$(SETUP_PYTHON) -m pip install -qq --disable-pip-version-check --no-warn-script-location \
-		--require-hashes --only-binary=:all: --no-deps --target $(UV_DIR) -r tools/uv-requirements.txt
+	test -x $(UV_CACHE)/bin/uv || { rm -rf $(UV_CACHE).partial && \
+		$(SETUP_PYTHON) -m pip install -qq --disable-pip-version-check --no-warn-script-location \
+		--require-hashes --only-binary=:all: --no-deps --target $(UV_CACHE).partial -r tools/uv-requirements.txt && \
+		mv $(UV_CACHE).partial $(UV_CACHE); }
+	mkdir -p $(dir $(UV_DIR)) && ln -s $(UV_CACHE) $(UV_DIR)
 	touch $@
 
 # Vega, Vega-Lite and Vega-Embed inlined into the plots template, and DVC pointed at it (.dvc/config.local).

@@ -23,8 +23,11 @@ UV = ROOT / ".tools" / "uv" / "bin" / "uv"
 LOCKS = ["requirements.lock", "requirements-cuda.lock", "requirements-tensorflow-cuda.lock"]
 # The supported machines as uv names them (tools/platform-check refuses the rest): glibc 2.28 stands
 # for Linux (uv names no 2.27; the wheels need 2.27), macOS 12 (MACOSX_DEPLOYMENT_TARGET below) for macOS.
-PLATFORMS = {"linux-x86_64": "x86_64-manylinux_2_28", "linux-aarch64": "aarch64-manylinux_2_28",
-             "macos-arm64": "aarch64-apple-darwin"}  # fmt: skip
+PLATFORMS = {
+    "linux-x86_64": "x86_64-manylinux_2_28",
+    "linux-aarch64": "aarch64-manylinux_2_28",
+    "macos-arm64": "aarch64-apple-darwin",
+}
 PYTHONS = ["3.11", "3.12", "3.13"]
 H100 = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-8e1b6d3c-2f4a-4c55-9a1e-0b7d2c9f4e61)"
 DRIVERLESS = (
@@ -151,20 +154,25 @@ def test_every_requirement_is_pinned_with_sha256_hashes(lock):
     assert not [name for name, (_, hashes) in entries.items() if not hashes]
 
 
-def test_uv_is_one_hash_pinned_wheel_for_each_supported_machine():
-    text = (ROOT / "tools" / "uv-requirements.txt").read_text()
-    entries = re.findall(
-        r"^uv @ https://files\.pythonhosted\.org/packages/[0-9a-f/]+/uv-([0-9.]+)-py3-none-(\S+)\.whl ; (.+) \\\n"
-        r"    --hash=sha256:[0-9a-f]{64}$",
-        text,
-        re.MULTILINE,
-    )
-    assert len(entries) == len([line for line in text.splitlines() if line.startswith("uv")]) == 3, text
-    assert len({version for version, _, _ in entries}) == 1, "one uv release for every machine"
-    tags = {marker: tag for _, tag, marker in entries}
-    assert "x86_64" in tags['sys_platform == "linux" and platform_machine == "x86_64"']
-    assert "aarch64" in tags['sys_platform == "linux" and platform_machine == "aarch64"']
-    assert "arm64" in tags['sys_platform == "darwin" and platform_machine == "arm64"']
+# The wheel tags each supported machine accepts (pip takes --platform literally), newest first.
+UV_MACHINES = {
+    "linux-x86_64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
+    "linux-aarch64": ["manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64"],
+    "macos-arm64": ["macosx_14_0_arm64", "macosx_12_0_arm64", "macosx_11_0_arm64"],
+}
+
+
+@pytest.mark.parametrize("machine", UV_MACHINES)
+def test_uv_is_pinned_by_version_and_hash_for_each_supported_machine(machine, tmp_path):
+    """pip, as `make setup` runs it, downloads the wheel that machine gets and checks its sha256."""
+    requirements = ROOT / "tools" / "uv-requirements.txt"
+    assert len(re.findall(r"^uv==[0-9.]+ \\$", requirements.read_text(), re.MULTILINE)) == 1, "one release, by name"
+    platforms = [f"--platform={tag}" for tag in UV_MACHINES[machine]]
+    command = [sys.executable, "-m", "pip", "download", "-qq", "--no-deps", "--only-binary=:all:", "--require-hashes"]
+    command += [*platforms, "--python-version", "3.11", "-d", tmp_path, "-r", requirements]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("uv-*.whl"))) == 1
 
 
 def test_the_cuda_locks_match_requirements_lock():
@@ -271,8 +279,9 @@ def test_tensorflow_cuda_installs_on_linux_x86_64_and_aarch64(uv_venv, tmp_path,
     without_tf_cpu = tmp_path / "requirements-without-tensorflow-cpu.lock"
     subprocess.run(
         f"awk '/^[^ #]/ {{ skip = /^tensorflow-cpu==/ }} !skip' {ROOT / 'requirements.lock'} > {without_tf_cpu}",
-        shell=True, check=True,
-    )  # fmt: skip
+        shell=True,
+        check=True,
+    )
     locks = [without_tf_cpu, ROOT / "requirements-cuda.lock", ROOT / "requirements-tensorflow-cuda.lock"]
     packages = _would_install(uv_venv, *locks, platform=platform, python="3.11")
     assert packages["tensorflow"] == _requirements(ROOT / "requirements.lock")["tensorflow-cpu"][0]

@@ -6,9 +6,7 @@ KeyboardInterrupt raised while JAX runs Python from inside its dispatch can be l
 on writing models/ with no lock held, so under DVC a thread watches the `dvc` process and stops
 the run once it is gone. That process is the stage's parent, or its grandparent: DVC runs the
 command with `$SHELL -c` (`/bin/sh` where SHELL is unset, as under CI runners and cron), and
-dash, unlike bash, stays as the command's parent instead of replacing itself with it. Every
-file is written atomically, so a stop leaves nothing half-written; the resume state holds the
-last whole epoch.
+dash, unlike bash, stays as the command's parent instead of replacing itself with it.
 """
 
 import os
