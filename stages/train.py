@@ -57,9 +57,9 @@ def main() -> None:
         try:
             save(model, params, devices, outputs)
         except WriteError as exc:
+            finished = f"{epochs} epoch{'s' if epochs != 1 else ''}"
             raise WriteError(
-                f"training finished ({epochs} epochs) but {exc}; the trained weights are not kept, so the "
-                "rerun trains again"
+                f"training finished ({finished}) but {exc}; the trained weights are not kept, so the rerun trains again"
             ) from None
 
 
