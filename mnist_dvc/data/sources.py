@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from mnist_dvc.core.cache import warn_uncached
-from mnist_dvc.core.errors import DataError, FetchError, WriteError, text_errno, write_error
+from mnist_dvc.core.errors import DataError, FetchError, WriteError, text_errno, write_cause, write_error
 from mnist_dvc.core.files import reported_as
 from mnist_dvc.data.mnist import MNIST, DatasetFacts, check_dataset
 
@@ -122,7 +122,7 @@ def obtain(source: Source, cache: Path | None, downloads: Downloads | None = Non
         except WriteError as exc:
             if downloads is None:
                 raise
-            warn_uncached(cache, exc.cause)
+            warn_uncached(cache, write_cause(OSError(exc.errno, os.strerror(exc.errno)), cached)[0])
             downloads.cache = None  # the next source too, without another warning
             return _verified(_download(source, downloads.temporary()), source)
     return _verified(cached, source)
