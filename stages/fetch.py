@@ -4,7 +4,7 @@ Sources are tried in the order params.yaml gives; the arrays are held to MNIST's
 served, so the output is byte-identical and DVC never reruns downstream for nothing.
 """
 
-from mnist_dvc.core.cache import cache_dir
+from mnist_dvc.core.cache import download_cache
 from mnist_dvc.core.errors import run_stage
 from mnist_dvc.core.params import load_params
 from mnist_dvc.data.raw import RAW_DIR, save_arrays
@@ -13,7 +13,7 @@ from mnist_dvc.data.sources import fetch_mnist, resolve_source
 
 def main() -> None:
     params = load_params().fetch
-    arrays = fetch_mnist([resolve_source(spec) for spec in params.sources], cache_dir())
+    arrays = fetch_mnist([resolve_source(spec) for spec in params.sources], download_cache())
     save_arrays(RAW_DIR, arrays)
     print(f"fetch: wrote {RAW_DIR}/ ({', '.join(f'{k} {v.shape}' for k, v in arrays.items())})")
 

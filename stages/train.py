@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_dvc.core.errors import run_stage
-from mnist_dvc.core.files import write_json, write_text
+from mnist_dvc.core.errors import WriteError, run_stage
+from mnist_dvc.core.files import reported_as, write_json, write_text
 from mnist_dvc.core.params import TrainParams, load_params
 from mnist_dvc.data.prepared import read_split, split_path
 from mnist_dvc.runtime.devices import Devices, report_replicas, scale_for_replicas, start_devices
@@ -51,10 +51,16 @@ def main() -> None:
         peers_watched(devices),
     ):
         outputs = Path() if devices.chief else Path(scratch)
-        fit(model, x, y, params, scaled, callbacks=[stopper], outputs=outputs, mesh=devices.mesh)
+        epochs = fit(model, x, y, params, scaled, callbacks=[stopper], outputs=outputs, mesh=devices.mesh)
         if devices.processes > 1:  # the same on every process: one model, trained in sync
             print(f"train: weights checksum {weights_checksum(model)}", file=sys.stderr)
-        save(model, params, devices, outputs)
+        try:
+            save(model, params, devices, outputs)
+        except WriteError as exc:
+            finished = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+            raise WriteError(
+                f"training finished ({finished}) but {exc}; the trained weights are not kept, so the rerun trains again"
+            ) from None
 
 
 def configure(params: TrainParams, devices: Devices, num_samples: int, shape: tuple[int, int]):
@@ -93,9 +99,9 @@ def configure(params: TrainParams, devices: Devices, num_samples: int, shape: tu
     return model, scaled
 
 
-def fit(model, x, y, params: TrainParams, scaled: TrainParams, callbacks: list, outputs: Path, mesh=None) -> None:
+def fit(model, x, y, params: TrainParams, scaled: TrainParams, callbacks: list, outputs: Path, mesh=None) -> int:
     """Train as the study did, with its callbacks after `callbacks`, resuming a killed run if asked;
-    the curves, checkpoints and logs go under `outputs`."""
+    the curves, checkpoints and logs go under `outputs`. The epochs trained, a resumed run's included."""
     from mnist_dvc.training import jax_loop
     from mnist_dvc.training.callbacks import make_callbacks
     from mnist_dvc.training.resume import prepare_state
@@ -103,7 +109,8 @@ def fit(model, x, y, params: TrainParams, scaled: TrainParams, callbacks: list, 
     state_folder, resuming = prepare_state(params)  # each process its own (not DVC's), so each can resume
     if resuming:
         print(f"train: resuming the run saved in {state_folder}/ after its last whole epoch", file=sys.stderr)
-    (outputs / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+    with reported_as(outputs / CHECKPOINT_DIR):
+        (outputs / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
     shutil.rmtree(outputs / LOG_DIR, ignore_errors=True)
     callbacks = callbacks + make_callbacks(
         params, outputs / HISTORY_CSV, outputs / CHECKPOINT_DIR, outputs / LOG_DIR, state_folder
@@ -125,6 +132,7 @@ def fit(model, x, y, params: TrainParams, scaled: TrainParams, callbacks: list, 
     seconds = time.perf_counter() - started
     epochs = len(history.history["loss"])  # run by this process (fewer when resumed)
     print(f"train: {epochs} epochs in {seconds:.2f} s of fit ({seconds / epochs:.3f} s/epoch)", file=sys.stderr)
+    return len(read_history(outputs / HISTORY_CSV))
 
 
 def save(model, params: TrainParams, devices: Devices, outputs: Path) -> None:

@@ -8,9 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mnist_dvc.core.errors import ParamsError
+from mnist_dvc.core.errors import ParamsError, write_cause
 
 CACHE_ENV = "MNIST_CACHE_DIR"
+ELSEWHERE = f", or point {CACHE_ENV} elsewhere"
 
 
 def cache_dir(part: str = "") -> Path:
@@ -27,6 +28,33 @@ def cache_dir(part: str = "") -> Path:
             "you can write to, e.g. `export MNIST_CACHE_DIR=$HOME/.cache/mnist-dvc`"
         ) from None
     return folder
+
+
+def download_cache() -> Path | None:
+    """The cache's root for downloads; None, with one warning, where it cannot be written for lack of space,
+    a read-only file system or permission (fetch then downloads into a temporary folder). A value of
+    MNIST_CACHE_DIR that is no folder at all stays a ParamsError: that is a setting to fix."""
+    root = _cache_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        found = write_cause(exc, root / "download")
+        if found is None:
+            return cache_dir()  # the ParamsError that names the setting
+        warn_uncached(root, found[0])
+        return None
+    return root
+
+
+def warn_uncached(root: Path, cause: str) -> None:
+    """The one warning of a fetch whose download cache cannot be written."""
+    print(
+        f"warning: the download cache {root}/ cannot be written: {cause}; downloading into a temporary folder "
+        f"instead, removed after this run (free space there{ELSEWHERE}, to keep downloads)",
+        file=sys.stderr,
+    )
 
 
 def optional_cache_dir(part: str) -> Path | None:

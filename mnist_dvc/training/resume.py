@@ -15,8 +15,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mnist_dvc.core.errors import DataError
-from mnist_dvc.core.files import atomic_path
+from mnist_dvc.core.errors import DataError, WriteError
+from mnist_dvc.core.files import atomic_path, write_text
 
 STATE_ROOT = Path(".train-state")  # not a DVC output, so DVC never deletes it
 KEPT = "kept"
@@ -88,8 +88,7 @@ def prepare_state(params, root: Path = STATE_ROOT) -> tuple[Path, bool]:
 
 
 def _write_settings(folder: Path, params) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "params.json").write_text(json.dumps(params.model_dump(exclude={"resume"}), indent=2, sort_keys=True))
+    write_text(folder / "params.json", json.dumps(params.model_dump(exclude={"resume"}), indent=2, sort_keys=True))
 
 
 def _files(folder: Path) -> list[Path]:
@@ -169,7 +168,11 @@ class ResumeState(keras.callbacks.Callback):
         try:
             if self.saving is not None:
                 self.saving.result()
-        except OSError as exc:  # a full disk, say: the save before it is still whole
+        except WriteError as exc:  # a full disk, say (atomic_path's words): the save before it is still whole
+            raise WriteError(
+                f"the resume state could not be saved: {exc} (train.resume: true continues from the last saved epoch)"
+            ) from None
+        except OSError as exc:
             raise DataError(
                 f"the resume state could not be saved in {self.folder}/ ({exc}): make room there "
                 "and run the stage again (train.resume: true continues from the last saved epoch)"
