@@ -15,31 +15,37 @@ export UV_PYTHON_DOWNLOADS  := never
 export UV_PYTHON_PREFERENCE := only-system
 
 # ACCELERATOR=cuda adds JAX's CUDA 12 build (requirements-cuda.lock), ACCELERATOR=cpu does not; left
-# out, tools/accelerator decides: cuda where `nvidia-smi -L` lists a GPU. TENSORFLOW=cuda installs
-# tensorflow[and-cuda] (requirements-tensorflow-cuda.lock) in place of tensorflow-cpu.
+# out, tools/accelerator decides: cuda where `nvidia-smi -L` lists a GPU.
 ifeq ($(origin ACCELERATOR),undefined)
 ACCELERATOR_WHY := $(shell tools/accelerator --why)
 ACCELERATOR     := $(firstword $(ACCELERATOR_WHY))
 else
 ACCELERATOR_WHY := $(ACCELERATOR) (ACCELERATOR=$(ACCELERATOR) given)
 endif
-TENSORFLOW ?= cpu
 ifneq ($(filter-out cpu cuda,$(ACCELERATOR))$(words $(ACCELERATOR)),1)
 $(error ACCELERATOR=$(ACCELERATOR): use cpu or cuda, or leave it out to detect a GPU)
 endif
-ifneq ($(filter-out cpu cuda,$(TENSORFLOW))$(words $(TENSORFLOW)),1)
-$(error TENSORFLOW=$(TENSORFLOW): use cpu (tensorflow-cpu, the default) or cuda (tensorflow[and-cuda]))
+# The TensorFlow backend (`train.backend: tensorflow`) is a lock of its own, a third of the download,
+# which the default JAX pipeline never imports: TENSORFLOW=cpu adds tensorflow-cpu
+# (requirements-tensorflow.lock), TENSORFLOW=cuda tensorflow[and-cuda] (requirements-tensorflow-cuda.lock).
+# Left out, `make setup` and `make repro` install none; `make test` and `make bench` add the cpu one.
+TENSORFLOW ?=
+ifneq ($(filter-out cpu cuda,$(TENSORFLOW))$(filter-out 0 1,$(words $(TENSORFLOW))),)
+$(error TENSORFLOW=$(TENSORFLOW): use cpu (tensorflow-cpu) or cuda (tensorflow[and-cuda]), or leave it out for none)
+endif
+ifeq ($(origin TENSORFLOW)$(TENSORFLOW),command line)
+$(error TENSORFLOW=: use cpu (tensorflow-cpu) or cuda (tensorflow[and-cuda]), or leave it out for none)
 endif
 
-LOCKS := requirements.lock $(if $(filter cuda,$(ACCELERATOR)),requirements-cuda.lock) \
-         $(if $(filter cuda,$(TENSORFLOW)),requirements-tensorflow-cuda.lock)
-# Named after the choices and the locks' contents: a second `make setup` does nothing.
-STAMP := $(VENV)/.installed-$(ACCELERATOR)-tensorflow-$(TENSORFLOW)-$(shell cat $(LOCKS) | cksum | cut -d' ' -f1)
-# tensorflow-cpu and tensorflow both install the `tensorflow` module, so with TENSORFLOW=cuda the
-# venv is synced from a copy of requirements.lock without tensorflow-cpu's entry (its line and the
-# indented hash lines under it).
-NO_TF_CPU := $(VENV)/requirements-without-tensorflow-cpu.lock
-SYNC_LOCKS := $(if $(filter cuda,$(TENSORFLOW)),$(NO_TF_CPU),requirements.lock) $(filter-out requirements.lock,$(LOCKS))
+LOCKS := requirements.lock $(if $(filter cuda,$(ACCELERATOR)),requirements-cuda.lock)
+# Named after the choice and the locks' contents: a second `make setup` does nothing.
+STAMP := $(VENV)/.installed-$(ACCELERATOR)-$(shell cat $(LOCKS) | cksum | cut -d' ' -f1)
+TF_LOCK_cpu   := requirements-tensorflow.lock
+TF_LOCK_cuda  := requirements-tensorflow-cuda.lock
+TF_STAMP_cpu  := $(VENV)/.tensorflow-cpu-$(shell cat $(TF_LOCK_cpu) | cksum | cut -d' ' -f1)
+TF_STAMP_cuda := $(VENV)/.tensorflow-cuda-$(shell cat $(TF_LOCK_cuda) | cksum | cut -d' ' -f1)
+TF_STAMP      := $(if $(TENSORFLOW),$(TF_STAMP_$(TENSORFLOW)))
+TF_FOR_TESTS  := $(TF_STAMP_$(or $(TENSORFLOW),cpu))
 # The offline `dvc plots` page template (README "Plots"); made from plots/template.html, ignored by Git.
 PLOTS_TEMPLATE := plots/build/offline.html
 
@@ -71,7 +77,7 @@ export DVC_NO_ANALYTICS := 1
 
 .PHONY: setup repro test lint bench lock clean plots-assets plots-export
 
-setup: $(STAMP) $(PLOTS_TEMPLATE)
+setup: $(STAMP) $(PLOTS_TEMPLATE) $(TF_STAMP)
 
 # A fresh venv, then exactly the locks' packages for this machine (the lines whose markers match),
 # each checked against its sha256 (`uv pip sync` removes anything else). uv's cache is ~/.cache/uv
@@ -79,13 +85,26 @@ setup: $(STAMP) $(PLOTS_TEMPLATE)
 # of what the stages, dvc and pytest import, from its own cache when it has them.
 $(STAMP): $(LOCKS) | $(UV)
 	@echo "setup: Python $(SETUP_PYTHON) $(SETUP_PYTHON_WHY)"
-	@echo "setup: accelerator $(ACCELERATOR_WHY)$(if $(filter cuda,$(TENSORFLOW)), and TensorFlow's CUDA build)"
+	@echo "setup: accelerator $(ACCELERATOR_WHY)"
 	rm -rf $(VENV)
 	$(UV) venv --quiet --python $(SETUP_PYTHON) $(VENV)
-	$(if $(filter cuda,$(TENSORFLOW)),awk '/^[^ #]/ { skip = /^tensorflow-cpu==/ } !skip' requirements.lock > $(NO_TF_CPU))
-	$(UV) pip sync --quiet --require-hashes --python $(VENV)/bin/python $(SYNC_LOCKS)
+	$(UV) pip sync --quiet --require-hashes --python $(VENV)/bin/python $(LOCKS)
 	$(VENV)/bin/python tools/bytecode
 	touch $@
+
+# The TensorFlow backend, added to the venv; one build at a time (tensorflow-cpu and tensorflow both
+# install the `tensorflow` module). Its bytecode is written at its first import.
+$(TF_STAMP_cpu): $(STAMP) $(TF_LOCK_cpu)
+	$(call add_tensorflow,$(TF_LOCK_cpu))
+$(TF_STAMP_cuda): $(STAMP) $(TF_LOCK_cuda)
+	$(call add_tensorflow,$(TF_LOCK_cuda))
+define add_tensorflow
+	@echo "setup: the TensorFlow backend from $(1)"
+	$(UV) pip uninstall --quiet --python $(VENV)/bin/python tensorflow tensorflow-cpu
+	$(UV) pip install --quiet --require-hashes --python $(VENV)/bin/python -r $(1)
+	rm -f $(VENV)/.tensorflow-*
+	touch $@
+endef
 
 # uv, from the chosen Python's pip: quiet (-qq shows errors only, not this machine's pip.conf notes
 # or the running-as-root warning), hash-checked, wheels only. --target, a folder of its own, is
@@ -115,14 +134,14 @@ plots-export: setup
 repro: setup
 	$(VENV)/bin/dvc repro
 
-test: lint
+test: lint $(TF_FOR_TESTS)
 	$(VENV)/bin/pytest
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: setup
+bench: setup $(TF_FOR_TESTS)
 	$(VENV)/bin/python -m benchmarks.train_speed
 
 # Re-resolve the locks, each one universal (`--universal`: one file for every supported machine,
@@ -137,8 +156,9 @@ UV_COMPILE = $(UV) pip compile --quiet --universal --generate-hashes --python-ve
 lock: | $(UV)
 	$(UV_COMPILE) pyproject.toml --extra test -o requirements.lock
 	$(UV_COMPILE) requirements-cuda.in -c requirements.lock -o requirements-cuda.lock
+	$(UV_COMPILE) requirements-tensorflow.in -c requirements.lock -o requirements-tensorflow.lock
 	$(UV_COMPILE) requirements-tensorflow-cuda.in -c requirements.lock -c requirements-cuda.lock \
-		-o requirements-tensorflow-cuda.lock
+		-c requirements-tensorflow.lock -o requirements-tensorflow-cuda.lock
 
 clean:
 	-$(VENV)/bin/dvc config --local --unset plots.html_template 2>/dev/null

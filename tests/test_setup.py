@@ -20,7 +20,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 UV = ROOT / ".tools" / "uv" / "bin" / "uv"
-LOCKS = ["requirements.lock", "requirements-cuda.lock", "requirements-tensorflow-cuda.lock"]
+LOCKS = [
+    "requirements.lock",
+    "requirements-cuda.lock",
+    "requirements-tensorflow.lock",
+    "requirements-tensorflow-cuda.lock",
+]
 # The supported machines as uv names them (tools/platform-check refuses the rest): glibc 2.28 stands
 # for Linux (uv names no 2.27; the wheels need 2.27), macOS 12 (MACOSX_DEPLOYMENT_TARGET below) for macOS.
 PLATFORMS = {
@@ -175,20 +180,20 @@ def test_uv_is_pinned_by_version_and_hash_for_each_supported_machine(machine, tm
     assert len(list(tmp_path.glob("uv-*.whl"))) == 1
 
 
-def test_the_cuda_locks_match_requirements_lock():
-    cpu, cuda, tf_cuda = (_requirements(ROOT / lock) for lock in LOCKS)
+def test_the_locks_agree_with_requirements_lock():
+    cpu, cuda, tf, tf_cuda = (_requirements(ROOT / lock) for lock in LOCKS)
     jax = cpu["jax"][0]
     assert cpu["jaxlib"][0] == jax
     assert cuda["jax-cuda12-plugin"][0] == cuda["jax-cuda12-pjrt"][0] == jax
-    assert tf_cuda["tensorflow"][0] == cpu["tensorflow-cpu"][0]
+    assert tf["tensorflow-cpu"][0] == tf["tensorflow"][0] == tf_cuda["tensorflow"][0]
     assert "pip" in cpu  # the fetch stage runs `python -m pip download`
+    assert not {"tensorflow", "tensorflow-cpu"} & cpu.keys(), "the default pipeline needs no TensorFlow"
     assert not [name for name in cpu if name.startswith(("nvidia-", "jax-cuda"))]
-    # A package in two locks is the same pin with the same hashes, so `uv pip sync` takes both files.
-    for other in (cuda, tf_cuda):
-        for name in other.keys() & cpu.keys():
-            assert other[name] == cpu[name], name
-    for name in cuda.keys() & tf_cuda.keys():
-        assert cuda[name] == tf_cuda[name], name
+    # A package in two locks is the same pin with the same hashes, so uv takes them together.
+    locks = {"cpu": cpu, "cuda": cuda, "tf": tf, "tf_cuda": tf_cuda}
+    for first, second in [("cpu", "cuda"), ("cpu", "tf"), ("cpu", "tf_cuda"), ("cuda", "tf_cuda"), ("tf", "tf_cuda")]:
+        for name in locks[first].keys() & locks[second].keys() - {"tensorflow"}:
+            assert locks[first][name] == locks[second][name], (first, second, name)
 
 
 @pytest.fixture(scope="module")
@@ -218,11 +223,16 @@ CUDA_MACHINES = ["linux-x86_64", "linux-aarch64"]
 
 @pytest.fixture(scope="module")
 def resolved(uv_venv):
-    """Every supported (machine, Python)'s dry run of requirements.lock, and of it with the CUDA lock on
-    Linux, resolved a few at a time: {(lock set, machine, python): packages}."""
+    """Every supported (machine, Python)'s dry run of requirements.lock, alone and with the TensorFlow
+    lock, and with the CUDA lock on Linux, resolved a few at a time: {(lock set, machine, python): packages}."""
     jobs = [("cpu", platform, python) for platform in PLATFORMS for python in PYTHONS]
+    jobs += [("tensorflow", platform, python) for platform in PLATFORMS for python in PYTHONS]
     jobs += [("cuda", platform, python) for platform in CUDA_MACHINES for python in PYTHONS]
-    locks = {"cpu": [ROOT / "requirements.lock"], "cuda": [ROOT / "requirements.lock", ROOT / "requirements-cuda.lock"]}
+    locks = {
+        "cpu": [ROOT / "requirements.lock"],
+        "tensorflow": [ROOT / "requirements.lock", ROOT / "requirements-tensorflow.lock"],
+        "cuda": [ROOT / "requirements.lock", ROOT / "requirements-cuda.lock"],
+    }
 
     def run(job):
         kind, platform, python = job
@@ -248,8 +258,7 @@ def test_the_lock_installs_on_every_supported_machine_and_python(resolved, platf
     packages = _result(resolved, ("cpu", platform, python))
     pins = {name: version for name, (version, _) in _requirements(ROOT / "requirements.lock").items()}
     assert {name: pins[name] for name in packages} == packages  # the lock's versions, whatever the machine
-    tensorflow = "tensorflow-cpu" if platform == "linux-x86_64" else "tensorflow"
-    assert tensorflow in packages and ({"tensorflow", "tensorflow-cpu"} - {tensorflow}).isdisjoint(packages)
+    assert not {"tensorflow", "tensorflow-cpu"} & packages.keys()
     assert {
         "jax",
         "jaxlib",
@@ -266,6 +275,18 @@ def test_the_lock_installs_on_every_supported_machine_and_python(resolved, platf
 
 
 @pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_tensorflow_lock_installs_on_every_supported_machine_and_python(resolved, platform, python):
+    packages = _result(resolved, ("tensorflow", platform, python))
+    pins = _requirements(ROOT / "requirements.lock") | _requirements(ROOT / "requirements-tensorflow.lock")
+    assert {name: pins[name][0] for name in packages} == packages
+    # tensorflow-cpu has wheels for Linux x86_64 only; elsewhere the `tensorflow` wheel is the CPU build.
+    tensorflow = "tensorflow-cpu" if platform == "linux-x86_64" else "tensorflow"
+    assert tensorflow in packages and ({"tensorflow", "tensorflow-cpu"} - {tensorflow}).isdisjoint(packages)
+    assert not [name for name in packages if name.startswith(("nvidia-", "jax-cuda"))]
+
+
+@pytest.mark.parametrize("python", PYTHONS)
 @pytest.mark.parametrize("platform", CUDA_MACHINES)
 def test_the_cuda_lock_installs_on_linux_x86_64_and_aarch64(resolved, platform, python):
     packages = _result(resolved, ("cuda", platform, python))
@@ -275,17 +296,12 @@ def test_the_cuda_lock_installs_on_linux_x86_64_and_aarch64(resolved, platform, 
 
 
 @pytest.mark.parametrize("platform", CUDA_MACHINES)
-def test_tensorflow_cuda_installs_on_linux_x86_64_and_aarch64(uv_venv, tmp_path, platform):
-    without_tf_cpu = tmp_path / "requirements-without-tensorflow-cpu.lock"
-    subprocess.run(
-        f"awk '/^[^ #]/ {{ skip = /^tensorflow-cpu==/ }} !skip' {ROOT / 'requirements.lock'} > {without_tf_cpu}",
-        shell=True,
-        check=True,
-    )
-    locks = [without_tf_cpu, ROOT / "requirements-cuda.lock", ROOT / "requirements-tensorflow-cuda.lock"]
+def test_tensorflow_cuda_installs_on_linux_x86_64_and_aarch64(uv_venv, platform):
+    locks = [ROOT / "requirements.lock", ROOT / "requirements-cuda.lock", ROOT / "requirements-tensorflow-cuda.lock"]
     packages = _would_install(uv_venv, *locks, platform=platform, python="3.11")
-    assert packages["tensorflow"] == _requirements(ROOT / "requirements.lock")["tensorflow-cpu"][0]
+    assert packages["tensorflow"] == _requirements(ROOT / "requirements-tensorflow.lock")["tensorflow-cpu"][0]
     assert "tensorflow-cpu" not in packages and "nvidia-cudnn-cu12" in packages
+    assert packages["jax-cuda12-plugin"] == packages["jax"]
 
 
 def test_the_cuda_lock_resolves_with_requirements_lock(uv_venv):
@@ -294,46 +310,48 @@ def test_the_cuda_lock_resolves_with_requirements_lock(uv_venv):
     locks = (ROOT / "requirements.lock", ROOT / "requirements-cuda.lock")
     packages = _would_install(uv_venv, *locks, platform="linux-x86_64", python="3.11")
     assert packages["jax"] == packages["jaxlib"] == packages["jax-cuda12-plugin"] == packages["jax-cuda12-pjrt"] == jax
-    assert "nvidia-cudnn-cu12" in packages and "tensorflow-cpu" in packages
+    assert "nvidia-cudnn-cu12" in packages and "tensorflow-cpu" not in packages
 
 
-def test_tensorflow_cuda_replaces_tensorflow_cpu(uv_venv, tmp_path):
-    # The Makefile's own command that drops tensorflow-cpu from requirements.lock, run on a copy.
-    dry = _dry_run(_env(tmp_path, None), "TENSORFLOW=cuda", "ACCELERATOR=cuda")
-    assert dry.returncode == 0, dry.stderr
-    [awk] = [line for line in dry.stdout.splitlines() if line.startswith("awk ")]
-    sync = _sync_command(_env(tmp_path, None), "TENSORFLOW=cuda", "ACCELERATOR=cuda")
-    work = tmp_path / "work"
-    (work / ".venv").mkdir(parents=True)
-    (work / "requirements.lock").write_text((ROOT / "requirements.lock").read_text())
-    subprocess.run(awk, shell=True, cwd=work, check=True)
-    without_tf_cpu = [work / arg for arg in sync if arg.startswith(".venv/") and arg.endswith(".lock")]
-    assert len(without_tf_cpu) == 1 and "requirements.lock" not in sync
-    filtered = _requirements(without_tf_cpu[0])
-    assert "tensorflow-cpu" not in filtered
-    assert filtered == {k: v for k, v in _requirements(ROOT / "requirements.lock").items() if k != "tensorflow-cpu"}
+def _tensorflow_steps(tmp_path, target: str, *make_args: str) -> list[str]:
+    """The `uv pip uninstall` / `uv pip install` lines `make -n target` would run for TensorFlow."""
+    result = subprocess.run(
+        ["make", "-n", "-B", target, *make_args], cwd=ROOT, env=_env(tmp_path, None), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if re.search(r" pip (un)?install .*tensorflow", line)]
 
-    locks = [without_tf_cpu[0], *(ROOT / arg for arg in sync if arg in LOCKS)]
-    assert [lock.name for lock in locks[1:]] == ["requirements-cuda.lock", "requirements-tensorflow-cuda.lock"]
-    packages = _would_install(uv_venv, *locks, platform="linux-x86_64", python="3.11")
-    tf = _requirements(ROOT / "requirements.lock")["tensorflow-cpu"][0]
-    assert packages["tensorflow"] == tf and "tensorflow-cpu" not in packages
-    assert packages["jax-cuda12-plugin"] == packages["jax"]
+
+def test_setup_and_repro_install_no_tensorflow_but_the_tests_and_bench_do(tmp_path):
+    assert _tensorflow_steps(tmp_path, "setup") == [] and _tensorflow_steps(tmp_path, "repro") == []
+    for target in ("test", "bench"):
+        uninstall, install = _tensorflow_steps(tmp_path, target)
+        assert uninstall.endswith("tensorflow tensorflow-cpu") and "--require-hashes" in install
+        assert install.endswith("-r requirements-tensorflow.lock"), install
+
+
+def test_tensorflow_cuda_replaces_tensorflow_cpu(tmp_path):
+    uninstall, install = _tensorflow_steps(tmp_path, "setup", "TENSORFLOW=cuda")
+    assert " pip uninstall " in uninstall and uninstall.endswith("tensorflow tensorflow-cpu")
+    assert install.endswith("-r requirements-tensorflow-cuda.lock") and "--require-hashes" in install
+    assert _tensorflow_steps(tmp_path, "test", "TENSORFLOW=cuda")[1] == install, "the tests take the one asked for"
 
 
 def test_this_venv_holds_what_make_setup_chose():
     stamps = list(Path(sys.prefix).glob(".installed-*"))
     if len(stamps) != 1:
         pytest.skip(f"{sys.prefix} was not made by `make setup`")
-    accelerator, _, tensorflow = stamps[0].name.split("-")[1:4]
+    accelerator = stamps[0].name.split("-")[1]
+    tensorflow = [stamp.name.split("-")[1] for stamp in Path(sys.prefix).glob(".tensorflow-*")]
+    assert len(tensorflow) <= 1, "one TensorFlow build at a time"
     names = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in importlib.metadata.distributions()}
     cuda = sorted(n for n in names if n.startswith(("nvidia-", "jax-cuda")))
-    if accelerator == "cpu" and tensorflow == "cpu":
+    if accelerator == "cpu" and tensorflow != ["cuda"]:
         assert cuda == []
     if accelerator == "cuda":
         assert importlib.metadata.version("jax-cuda12-plugin") == importlib.metadata.version("jax")
     # tensorflow-cpu exists for Linux x86_64 only; elsewhere the `tensorflow` wheel is the CPU build.
     tf_cpu_wheel = (sys.platform, platform.machine()) == ("linux", "x86_64")
-    assert ("tensorflow" in names) is (tensorflow == "cuda" or not tf_cpu_wheel)
-    assert ("tensorflow-cpu" in names) is (tensorflow == "cpu" and tf_cpu_wheel)
+    assert ("tensorflow" in names) is (tensorflow == ["cuda"] or (tensorflow == ["cpu"] and not tf_cpu_wheel))
+    assert ("tensorflow-cpu" in names) is (tensorflow == ["cpu"] and tf_cpu_wheel)
     assert "pip" in names

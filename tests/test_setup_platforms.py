@@ -192,6 +192,7 @@ def test_make_setup_refuses_before_it_downloads_anything(tmp_path):
         "tools",
         "requirements.lock",
         "requirements-cuda.lock",
+        "requirements-tensorflow.lock",
         "requirements-tensorflow-cuda.lock",
     ):
         source = ROOT / name

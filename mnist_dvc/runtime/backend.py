@@ -8,6 +8,8 @@ from mnist_dvc.core.console import TENSORFLOW_NOISE, native_stderr_without
 from mnist_dvc.core.errors import ParamsError
 
 BACKEND_PACKAGES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
+# How each gets into the venv: `make setup` installs JAX; TensorFlow has a lock of its own; torch none.
+INSTALL = {"jax": "`make setup`", "tensorflow": "`make setup TENSORFLOW=cpu`", "torch": "`pip install torch`"}
 
 
 def check_backend(name: str) -> None:
@@ -19,10 +21,10 @@ def check_backend(name: str) -> None:
         return
     if importlib.util.find_spec(BACKEND_PACKAGES[name]) is None:
         installed = [b for b, package in BACKEND_PACKAGES.items() if importlib.util.find_spec(package)]
-        choices = f"choose one of: {', '.join(installed)}" if installed else "`make setup` installs jax"
+        choices = f", or choose one of: {', '.join(installed)}" if installed else ""
         raise ParamsError(
             f"train.backend = {name!r}, but the package {BACKEND_PACKAGES[name]!r} is not installed: "
-            f"install it, or {choices}"
+            f"install it ({INSTALL[name]}){choices}"
         )
 
 
