@@ -9,7 +9,7 @@ import keras
 
 from mnist_dvc.core.files import atomic_path
 from mnist_dvc.core.params import TrainParams
-from mnist_dvc.training.history import history_text, read_history
+from mnist_dvc.training.history import read_history, write_history
 from mnist_dvc.training.resume import ResumeState
 from mnist_dvc.training.tensorboard import EventFile, epoch_scalars
 
@@ -59,10 +59,8 @@ class HistoryCSV(keras.callbacks.Callback):
         if epoch > 0 and not self.rows:  # resumed at `epoch`: keep the rows before it
             self.rows = [row for row in read_history(self.paths[1], missing_ok=True) if row["epoch"] <= epoch]
         self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
-        text = history_text(self.rows)
         for path in self.paths:
-            with atomic_path(path) as tmp:
-                tmp.write_text(text)
+            write_history(path, self.rows)
 
 
 class EpochEvents(keras.callbacks.Callback):

@@ -5,6 +5,7 @@ import io
 from pathlib import Path
 
 from mnist_dvc.core.errors import damaged, missing
+from mnist_dvc.core.files import write_text
 
 HISTORY_CSV = Path("metrics/history.csv")
 COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
@@ -17,6 +18,11 @@ def history_text(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    """Replace the history CSV at `path` with `rows`, at once (a killed run leaves a whole file)."""
+    write_text(path, history_text(rows))
 
 
 def read_history(path: Path, missing_ok: bool = False) -> list[dict]:
