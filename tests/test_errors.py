@@ -8,20 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY, make_prepared, project_env, run_stage, synthetic_mnist, write_params
-
-from mnist_dvc.data.raw import save_arrays
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    """A project after a whole (tiny) run: raw and prepared data, a model, its history and metrics."""
-    directory = tmp_path_factory.mktemp("workspace")
-    make_prepared(directory, {"train.epochs": 1})
-    save_arrays(directory / "data/raw", synthetic_mnist(TINY["preprocess.train_samples"], 200))
-    run_stage("train", directory)
-    run_stage("evaluate", directory)
-    return directory
+from helpers import TINY, project_env, run_stage, write_params
 
 
 def garbage(path: Path) -> None:

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import TINY, make_prepared, run_stage, synthetic_mnist, write_params
+from helpers import TINY, run_stage, synthetic_mnist, write_params
 
 from mnist_dvc.core.cache import cache_dir
 from mnist_dvc.core.errors import WriteError, write_error
@@ -133,17 +133,6 @@ CAUSES = {
 def assert_names(error: str, way: str, folder: str, file: str) -> None:
     assert f"could not write {file}: " + CAUSES[way].format(folder=folder) in error, error
     assert error.endswith("then run the stage again") or "then run the stage again;" in error, error
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    """A project after a whole (tiny) run: raw and prepared data, a model, its history and metrics."""
-    directory = tmp_path_factory.mktemp("workspace")
-    make_prepared(directory, {"train.epochs": 1})
-    save_arrays(directory / "data/raw", synthetic_mnist(TINY["preprocess.train_samples"], 200))
-    run_stage("train", directory)
-    run_stage("evaluate", directory)
-    return directory
 
 
 @pytest.fixture
