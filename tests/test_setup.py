@@ -355,3 +355,17 @@ def test_this_venv_holds_what_make_setup_chose():
     assert ("tensorflow" in names) is (tensorflow == ["cuda"] or (tensorflow == ["cpu"] and not tf_cpu_wheel))
     assert ("tensorflow-cpu" in names) is (tensorflow == ["cpu"] and tf_cpu_wheel)
     assert "pip" in names
+
+
+def test_the_github_workflow_is_a_valid_one():
+    """It cannot run here: it is held to GitHub's workflow schema, which check-jsonschema ships (no network)."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    workflow = ROOT / ".github" / "workflows" / "test.yml"
+    result = subprocess.run(
+        [checker, "--builtin-schema", "vendor.github-workflows", workflow], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = workflow.read_text()
+    for runner in ("ubuntu-24.04", "ubuntu-24.04-arm", "macos-15"):
+        assert f"os: {runner}\n" in text, runner
+    assert "run: .ci/run" in text
