@@ -19,9 +19,7 @@ def cache_dir(part: str = "") -> Path:
     root = _cache_root()
     folder = root / part if part else root
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        _check_writable(folder)
     except OSError as exc:
         raise ParamsError(
             f"{_source(root)} is not a writable directory ({exc.strerror or exc}): point {CACHE_ENV} at a folder "
@@ -36,9 +34,7 @@ def download_cache() -> Path | None:
     MNIST_CACHE_DIR that is no folder at all stays a ParamsError: that is a setting to fix."""
     root = _cache_root()
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=root):
-            pass
+        _check_writable(root)
     except OSError as exc:
         found = write_cause(exc, root / "download")
         if found is None:
@@ -64,6 +60,13 @@ def optional_cache_dir(part: str) -> Path | None:
     except ParamsError as exc:
         print(f"warning: {exc}; going on without the {part} cache, so this run compiles everything", file=sys.stderr)
         return None
+
+
+def _check_writable(folder: Path) -> None:
+    """Make `folder` if missing and write a file in it; an OSError where either is refused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 def _cache_root() -> Path:

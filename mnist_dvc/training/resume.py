@@ -164,7 +164,8 @@ class ResumeState(keras.callbacks.Callback):
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def wait(self) -> None:
-        """Until the last epoch's save is written; a save that failed is a DataError."""
+        """Until the last epoch's save is written; a save that failed is a WriteError (the file system's
+        refusal) or a DataError."""
         try:
             if self.saving is not None:
                 self.saving.result()
